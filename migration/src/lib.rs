@@ -1,0 +1,37 @@
+//! Portable (SQLite + PostgreSQL) schema migrations of Switchboard.
+//!
+//! The schema is the one of `docs/data-model.md`; it is built only with sea-query's schema
+//! builder (no raw SQL) so the same migration runs on both backends. The application applies
+//! it with `Migrator::up(&db, None)`.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261121_000001_create_core_tables;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261121_000001_create_core_tables::Migration)]
+    }
+}
+
+/// Tables created by the migrations, in creation (foreign-key-safe) order.
+pub const TABLES: &[&str] = &[
+    "settings",
+    "users",
+    "accounts",
+    "account_users",
+    "channels",
+    "inboxes",
+    "contacts",
+    "tags",
+    "contact_tags",
+    "contact_meta",
+    "contact_inboxes",
+    "conversations",
+    "messages",
+    "webhook_subscriptions",
+    "api_tokens",
+];

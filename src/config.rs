@@ -1,0 +1,148 @@
+//! Layered configuration: built-in defaults, then a TOML file, then the environment (env wins).
+//!
+//! Public names (fixed by CONTRACT.md): `DATABASE_URL`, `SWITCHBOARD_LISTEN`,
+//! `SWITCHBOARD_SECRET_KEY`, `SWITCHBOARD_RETRY_BASE`, `SWITCHBOARD_RETRY_MAX`,
+//! `SWITCHBOARD_ALLOW_PRIVATE_DESTINATIONS`. Every other field is `SWITCHBOARD_<FIELD>` too.
+//! The file is `--config <path>`, else `SWITCHBOARD_CONFIG`, else `switchboard.toml` when present.
+
+use std::{fmt, net::SocketAddr, path::PathBuf, time::Duration};
+
+use figment::{
+    Figment,
+    providers::{Env, Format, Serialized, Toml},
+};
+use serde::{Deserialize, Deserializer, Serialize};
+
+/// A value that must never reach a log line.
+#[derive(Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct SecretString(String);
+
+impl SecretString {
+    pub fn new(s: impl Into<String>) -> Self {
+        Self(s.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for SecretString {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SecretString(***)")
+    }
+}
+
+/// Everything Switchboard reads at start-up.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Config {
+    /// `sqlite://…` (default: `switchboard.db` in the working directory) or `postgres://…`.
+    pub database_url: String,
+    /// Address the HTTP server binds.
+    pub listen: SocketAddr,
+    /// Signs JWTs and encrypts stored secrets. Generated and kept in the database when unset.
+    #[serde(default, deserialize_with = "stringish_secret")]
+    pub secret_key: Option<SecretString>,
+    /// Base delay of the delivery retry schedule (attempt n+1 waits `base * 2^(n-1)`).
+    #[serde(with = "humantime_serde")]
+    pub retry_base: Duration,
+    /// Number of retries after the first attempt.
+    pub retry_max: u32,
+    /// Off by default; `true` or a comma list of CIDRs lets webhooks reach private addresses.
+    #[serde(default, deserialize_with = "stringish")]
+    pub allow_private_destinations: Option<String>,
+    /// Size of the database connection pool.
+    pub db_max_connections: u32,
+    /// Lifetime of a login JWT.
+    #[serde(with = "humantime_serde")]
+    pub jwt_ttl: Duration,
+    /// Largest accepted request body, in bytes.
+    pub max_body_bytes: usize,
+    /// Login attempts allowed per minute for one email, and for one client IP.
+    pub login_attempts_per_minute: u32,
+    /// `pretty` (default) or `json` log lines.
+    pub log_format: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            database_url: "sqlite://switchboard.db?mode=rwc".into(),
+            listen: "127.0.0.1:8080".parse().expect("valid default address"),
+            secret_key: None,
+            retry_base: Duration::from_secs(7),
+            retry_max: 10,
+            allow_private_destinations: None,
+            db_max_connections: 16,
+            jwt_ttl: Duration::from_secs(12 * 3600),
+            max_body_bytes: 1024 * 1024,
+            login_attempts_per_minute: 10,
+            log_format: "pretty".into(),
+        }
+    }
+}
+
+impl Config {
+    /// Defaults, then the config file, then the environment.
+    pub fn load(file: Option<PathBuf>) -> Result<Self, Box<figment::Error>> {
+        let file = file
+            .or_else(|| std::env::var_os("SWITCHBOARD_CONFIG").map(PathBuf::from))
+            .unwrap_or_else(|| PathBuf::from("switchboard.toml"));
+        Figment::from(Serialized::defaults(Config::default()))
+            .merge(Toml::file(file))
+            .merge(Env::raw().only(&["DATABASE_URL"]))
+            .merge(Env::prefixed("SWITCHBOARD_").ignore(&["CONFIG"]))
+            .extract()
+            .map_err(Box::new)
+    }
+
+    /// True when the database URL selects PostgreSQL.
+    pub fn is_postgres(&self) -> bool {
+        self.database_url.starts_with("postgres://") || self.database_url.starts_with("postgresql://")
+    }
+}
+
+/// Env values such as `true` or `12345` arrive typed; these settings are strings whatever they look like.
+fn stringish<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Any {
+        S(String),
+        B(bool),
+        I(i64),
+        F(f64),
+    }
+    Ok(Option::<Any>::deserialize(d)?.map(|v| match v {
+        Any::S(s) => s,
+        Any::B(b) => b.to_string(),
+        Any::I(i) => i.to_string(),
+        Any::F(f) => f.to_string(),
+    }))
+}
+
+fn stringish_secret<'de, D: Deserializer<'de>>(d: D) -> Result<Option<SecretString>, D::Error> {
+    Ok(stringish(d)?.filter(|s| !s.is_empty()).map(SecretString))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_wins_over_file_and_defaults() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("switchboard.toml", "retry_max = 3\nlisten = \"127.0.0.1:9000\"")?;
+            jail.set_env("SWITCHBOARD_RETRY_MAX", "5");
+            jail.set_env("SWITCHBOARD_RETRY_BASE", "50ms");
+            jail.set_env("SWITCHBOARD_SECRET_KEY", "12345");
+            jail.set_env("SWITCHBOARD_ALLOW_PRIVATE_DESTINATIONS", "true");
+            let c = Config::load(None).map_err(|e| e.to_string())?;
+            assert_eq!(c.retry_max, 5);
+            assert_eq!(c.retry_base, Duration::from_millis(50));
+            assert_eq!(c.listen.port(), 9000);
+            assert_eq!(c.secret_key.unwrap().expose(), "12345");
+            assert_eq!(c.allow_private_destinations.as_deref(), Some("true"));
+            assert_eq!(c.database_url, "sqlite://switchboard.db?mode=rwc");
+            Ok(())
+        });
+    }
+}

@@ -1,0 +1,104 @@
+//! HTTP surface: `/graphql` (+ WebSocket later), `/graphiql`, `/healthz`, `/readyz`,
+//! `/metrics`, and the console at `/`.
+
+use std::{net::SocketAddr, time::Instant};
+
+use async_graphql::http::GraphiQLSource;
+use async_graphql_axum::{GraphQLRequest, GraphQLResponse};
+use axum::{
+    Extension, Json, Router,
+    extract::{ConnectInfo, MatchedPath, Request, State},
+    http::{HeaderMap, StatusCode, header},
+    middleware::{self, Next},
+    response::{Html, IntoResponse, Response},
+    routing::get,
+};
+use tower_http::{catch_panic::CatchPanicLayer, limit::RequestBodyLimitLayer, trace::TraceLayer};
+
+use crate::{
+    auth,
+    db,
+    graphql::{AppSchema, helpers::ClientIp, loaders::Loaders},
+    services,
+    state::AppState,
+};
+
+const CONSOLE_HTML: &str = include_str!("../web/index.html");
+
+pub fn router(state: AppState, schema: AppSchema) -> Router {
+    let max_body = state.config.max_body_bytes;
+    Router::new()
+        .route("/", get(console))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .route("/graphql", get(graphiql).post(graphql))
+        .route("/graphiql", get(graphiql))
+        .layer(Extension(schema))
+        .layer(middleware::from_fn(record_metrics))
+        .layer(RequestBodyLimitLayer::new(max_body))
+        .layer(TraceLayer::new_for_http())
+        .layer(CatchPanicLayer::custom(|_| {
+            (StatusCode::INTERNAL_SERVER_ERROR, Json(serde_json::json!({"error": {"code": "INTERNAL", "message": "internal error"}})))
+                .into_response()
+        }))
+        .with_state(state)
+}
+
+async fn graphql(
+    State(st): State<AppState>,
+    Extension(schema): Extension<AppSchema>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    headers: HeaderMap,
+    req: GraphQLRequest,
+) -> Response {
+    let bearer = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+    let principal = match auth::resolve_bearer(&st.db, &st.keys, bearer).await {
+        Ok(p) => p,
+        Err(e) => {
+            let err: async_graphql::Error = e.into();
+            let resp = async_graphql::Response::from_errors(vec![err.into_server_error(async_graphql::Pos::default())]);
+            return GraphQLResponse::from(resp).into_response();
+        }
+    };
+    let ip = ClientIp(peer.map(|Extension(ConnectInfo(a))| a.ip()));
+    let req = req.into_inner().data(principal).data(Loaders::new(&st.db)).data(ip);
+    GraphQLResponse::from(schema.execute(req).await).into_response()
+}
+
+async fn graphiql() -> Html<String> {
+    Html(GraphiQLSource::build().endpoint("/graphql").subscription_endpoint("/graphql").finish())
+}
+
+async fn console() -> impl IntoResponse {
+    ([(header::CACHE_CONTROL, "no-cache")], Html(CONSOLE_HTML))
+}
+
+async fn healthz() -> Json<serde_json::Value> {
+    Json(serde_json::json!({"status": "ok"}))
+}
+
+/// Ready when the database answers and every migration is applied.
+async fn readyz(State(st): State<AppState>) -> (StatusCode, Json<serde_json::Value>) {
+    let reachable = db::ping(&st.db).await;
+    let migrated = reachable && db::migrations_applied(&st.db).await;
+    let status = if migrated { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let first_admin = if migrated { services::users::has_platform_admin(&st.db).await.ok() } else { None };
+    (status, Json(serde_json::json!({"database": reachable, "migrations": migrated, "hasAdministrator": first_admin})))
+}
+
+async fn metrics(State(st): State<AppState>) -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], st.metrics.render())
+}
+
+async fn record_metrics(req: Request, next: Next) -> Response {
+    let start = Instant::now();
+    let path = req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned()).unwrap_or_else(|| "unmatched".into());
+    let method = req.method().to_string();
+    let resp = next.run(req).await;
+    let status = resp.status().as_u16().to_string();
+    let labels = [("method", method), ("path", path), ("status", status)];
+    metrics::counter!("http_requests_total", &labels).increment(1);
+    metrics::histogram!("http_request_duration_seconds", &labels).record(start.elapsed().as_secs_f64());
+    resp
+}

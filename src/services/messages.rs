@@ -1,0 +1,218 @@
+//! Messages in a conversation. Creating one also moves the conversation's last message and,
+//! for incoming ones, its unread count, in the same transaction.
+
+use chrono::Utc;
+use entity::{
+    account_user, conversation,
+    enums::{ContentType, MessageDeliveryStatus, MessageType, SenderType},
+    message,
+};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, Set, TransactionTrait,
+    sea_query::{Expr, ExprTrait},
+};
+
+use super::{Page, PageOf, load_owned, load_owned_admin, paginate};
+use crate::{
+    auth::Principal,
+    domain::{CONTENT_MAX, Checks},
+    error::{Error, Result},
+};
+
+pub struct NewMessage {
+    pub conversation_id: i64,
+    pub message_type: Option<MessageType>,
+    pub sender_type: Option<SenderType>,
+    pub sender_id: Option<i64>,
+    pub content: Option<String>,
+    pub content_type: Option<ContentType>,
+    pub media_url: Option<String>,
+    pub source_id: Option<String>,
+    pub external_id: Option<String>,
+    pub private: bool,
+    pub content_attributes: Option<serde_json::Value>,
+}
+
+#[derive(Default)]
+pub struct MessageFields {
+    pub content: Option<Option<String>>,
+    pub delivery_status: Option<MessageDeliveryStatus>,
+    pub external_id: Option<Option<String>>,
+    pub content_attributes: Option<serde_json::Value>,
+    pub private: Option<bool>,
+}
+
+fn rank(s: MessageDeliveryStatus) -> u8 {
+    match s {
+        MessageDeliveryStatus::Sent => 0,
+        MessageDeliveryStatus::Delivered => 1,
+        MessageDeliveryStatus::Read => 2,
+        MessageDeliveryStatus::Failed => 3,
+    }
+}
+
+/// Delivery status only moves forward: SENT → DELIVERED → READ; FAILED from SENT or DELIVERED.
+pub fn status_change_allowed(from: MessageDeliveryStatus, to: MessageDeliveryStatus) -> bool {
+    use MessageDeliveryStatus::*;
+    from == to
+        || match to {
+            Failed => from != Read,
+            _ => from != Failed && rank(to) > rank(from),
+        }
+}
+
+pub async fn create(db: &DatabaseConnection, principal: &Principal, input: NewMessage) -> Result<message::Model> {
+    let (conv, _) =
+        load_owned::<conversation::Entity, _>(db, principal, input.conversation_id, "conversation", Some("conversationId")).await?;
+    let mut c = Checks::new();
+    let message_type = input.message_type.unwrap_or(MessageType::Outgoing);
+    let content_type = input.content_type.unwrap_or(ContentType::Text);
+    let content = input.content.filter(|s| !s.trim().is_empty());
+    if let Some(s) = &content
+        && s.len() > CONTENT_MAX
+    {
+        c.push("content", "TOO_LONG", format!("is larger than {CONTENT_MAX} bytes"));
+    }
+    let media_url = c.url("mediaUrl", input.media_url.as_deref());
+    if content.is_none() && media_url.is_none() && content_type == ContentType::Text {
+        c.push("content", "BLANK", "a text message needs content");
+    }
+    if content_type != ContentType::Text && matches!(content_type, ContentType::Image | ContentType::Video | ContentType::Document | ContentType::Audio) && media_url.is_none() {
+        c.push("mediaUrl", "BLANK", "a media message needs mediaUrl");
+    }
+    let source_id = c.optional("sourceId", input.source_id.as_deref(), 255);
+    let external_id = c.optional("externalId", input.external_id.as_deref(), 255);
+    let attrs = input.content_attributes.unwrap_or_else(|| serde_json::json!({}));
+    c.json_object("contentAttributes", &attrs);
+    let sender_type = input.sender_type.unwrap_or(match message_type {
+        MessageType::Incoming => SenderType::Contact,
+        _ if principal.user_id().is_some() => SenderType::User,
+        _ => SenderType::Bot,
+    });
+    let sender_id = match sender_type {
+        SenderType::Contact => {
+            if input.sender_id.is_some_and(|s| s != conv.contact_id) {
+                c.push("senderId", "INVALID", "a contact sender must be the conversation's contact");
+            }
+            Some(conv.contact_id)
+        }
+        SenderType::User => input.sender_id.or(principal.user_id()),
+        SenderType::Bot => input.sender_id,
+    };
+    if sender_type == SenderType::User && sender_id.is_none() {
+        c.push("senderId", "BLANK", "a USER sender needs senderId when an API token sends");
+    }
+    c.finish()?;
+    let txn = db.begin().await?;
+    if sender_type == SenderType::User
+        && let Some(uid) = sender_id
+    {
+        let member = account_user::Entity::find()
+            .filter(account_user::Column::AccountId.eq(conv.account_id))
+            .filter(account_user::Column::UserId.eq(uid))
+            .one(&txn)
+            .await?;
+        if member.is_none() && principal.user_id() != Some(uid) {
+            return Err(Error::not_found_in("sender (a member of the account)", "senderId"));
+        }
+    }
+    let msg = message::ActiveModel {
+        account_id: Set(conv.account_id),
+        conversation_id: Set(conv.id),
+        sender_type: Set(sender_type),
+        sender_id: Set(sender_id),
+        message_type: Set(message_type),
+        content: Set(content),
+        content_type: Set(content_type),
+        media_url: Set(media_url),
+        source_id: Set(source_id),
+        external_id: Set(external_id),
+        delivery_status: Set(MessageDeliveryStatus::Sent),
+        private: Set(input.private),
+        content_attributes: Set(attrs),
+        ..Default::default()
+    }
+    .insert(&txn)
+    .await?;
+    let mut upd = conversation::Entity::update_many()
+        .col_expr(conversation::Column::LastMessageId, Expr::value(msg.id))
+        .col_expr(conversation::Column::LastMessageAt, Expr::value(msg.created_at))
+        .col_expr(conversation::Column::UpdatedAt, Expr::value(Utc::now()));
+    if message_type == MessageType::Incoming {
+        upd = upd.col_expr(conversation::Column::UnreadCount, Expr::col(conversation::Column::UnreadCount).add(1));
+    }
+    upd.filter(conversation::Column::Id.eq(conv.id)).exec(&txn).await?;
+    txn.commit().await?;
+    Ok(msg)
+}
+
+pub async fn update(db: &DatabaseConnection, principal: &Principal, id: i64, f: MessageFields) -> Result<message::Model> {
+    let (msg, _) = load_owned::<message::Entity, _>(db, principal, id, "message", Some("id")).await?;
+    let mut c = Checks::new();
+    if let Some(to) = f.delivery_status
+        && !status_change_allowed(msg.delivery_status, to)
+    {
+        c.push(
+            "deliveryStatus",
+            "INVALID",
+            format!("cannot go from {} to {}", msg.delivery_status.as_str(), to.as_str()),
+        );
+    }
+    let mut am: message::ActiveModel = msg.into();
+    if let Some(v) = f.content {
+        if let Some(s) = &v
+            && s.len() > CONTENT_MAX
+        {
+            c.push("content", "TOO_LONG", format!("is larger than {CONTENT_MAX} bytes"));
+        }
+        am.content = Set(v);
+    }
+    if let Some(s) = f.delivery_status {
+        am.delivery_status = Set(s);
+    }
+    if let Some(v) = f.external_id {
+        am.external_id = Set(c.optional("externalId", v.as_deref(), 255));
+    }
+    if let Some(v) = f.content_attributes {
+        c.json_object("contentAttributes", &v);
+        am.content_attributes = Set(v);
+    }
+    if let Some(p) = f.private {
+        am.private = Set(p);
+    }
+    c.finish()?;
+    Ok(am.update(db).await?)
+}
+
+pub async fn delete(db: &DatabaseConnection, principal: &Principal, id: i64) -> Result<()> {
+    load_owned_admin::<message::Entity, _>(db, principal, id, "message", Some("id")).await?;
+    message::Entity::delete_by_id(id).exec(db).await?;
+    Ok(())
+}
+
+pub async fn get(db: &DatabaseConnection, principal: &Principal, id: i64) -> Result<message::Model> {
+    Ok(load_owned::<message::Entity, _>(db, principal, id, "message", None).await?.0)
+}
+
+pub async fn list(db: &DatabaseConnection, principal: &Principal, conversation_id: i64, page: Page) -> Result<PageOf<message::Model>> {
+    load_owned::<conversation::Entity, _>(db, principal, conversation_id, "conversation", None).await?;
+    let q = message::Entity::find().filter(message::Column::ConversationId.eq(conversation_id));
+    paginate(db, q, message::Column::Id, page).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use MessageDeliveryStatus::*;
+
+    #[test]
+    fn delivery_status_only_moves_forward() {
+        assert!(status_change_allowed(Sent, Delivered));
+        assert!(status_change_allowed(Delivered, Read));
+        assert!(status_change_allowed(Sent, Read));
+        assert!(status_change_allowed(Sent, Failed));
+        assert!(!status_change_allowed(Read, Delivered));
+        assert!(!status_change_allowed(Read, Failed));
+        assert!(!status_change_allowed(Failed, Delivered));
+    }
+}

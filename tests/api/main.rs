@@ -1,0 +1,9 @@
+//! One integration binary: the real app on a random port over a real database.
+//! `SWITCHBOARD_TEST_DB=postgres` runs every test against a fresh PostgreSQL database.
+
+mod auth;
+mod binary;
+mod graph;
+mod helpers;
+mod schema;
+mod validation;
