@@ -90,9 +90,13 @@ async fn write_extras<C: ConnectionTrait>(db: &C, account_id: i64, contact_id: i
     if let Some(tags) = x.tags {
         contact_tag::Entity::delete_many().filter(contact_tag::Column::ContactId.eq(contact_id)).exec(db).await?;
         if !tags.is_empty() {
+            // insert_many skips ActiveModelBehavior, so timestamps are set here.
+            let now = chrono::Utc::now();
             let rows = tags.iter().map(|n| tag::ActiveModel {
                 account_id: Set(account_id),
                 name: Set(n.clone()),
+                created_at: Set(now),
+                updated_at: Set(now),
                 ..Default::default()
             });
             tag::Entity::insert_many(rows)
@@ -119,6 +123,8 @@ async fn write_extras<C: ConnectionTrait>(db: &C, account_id: i64, contact_id: i
                 contact_id: Set(contact_id),
                 meta_key: Set(k),
                 meta_value: Set(v),
+                created_at: Set(chrono::Utc::now()),
+                updated_at: Set(chrono::Utc::now()),
                 ..Default::default()
             });
             contact_meta::Entity::insert_many(rows).exec_without_returning(db).await?;

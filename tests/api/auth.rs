@@ -1,5 +1,6 @@
 //! Authentication and tenant isolation, with JWTs and API tokens.
 
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
 use serde_json::{Value, json};
 use switchboard::{auth::Claims, crypto::Keys};
@@ -28,10 +29,13 @@ async fn bad_tokens_are_unauthenticated_and_change_nothing() {
     let expired = forge(&app, Algorithm::HS256, &admin_id, -10, keys.jwt_key());
     let wrong_alg = forge(&app, Algorithm::HS512, &admin_id, 60, keys.jwt_key());
     let wrong_key = forge(&app, Algorithm::HS256, &admin_id, 60, b"not the server key");
-    let mut tampered = admin.clone();
-    let (head, _sig) = admin.rsplit_once('.').unwrap();
-    let payload = head.split('.').nth(1).unwrap();
-    tampered.replace_range(..head.len(), &format!("{}.{}", head.split('.').next().unwrap(), payload.replace('A', "B")));
+    // Same signature, payload changed to another subject.
+    let parts: Vec<&str> = admin.split('.').collect();
+    let claims: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[1]).unwrap()).unwrap();
+    let mut forged = claims.clone();
+    forged["sub"] = json!("999");
+    let tampered = format!("{}.{}.{}", parts[0], URL_SAFE_NO_PAD.encode(forged.to_string()), parts[2]);
+    let head = format!("{}.{}", parts[0], parts[1]);
     let unsigned = format!("{}.", head);
 
     for (what, token) in [

@@ -55,6 +55,7 @@ pub async fn try_spawn_app() -> Option<TestApp> {
         let dir = tempfile::tempdir().expect("temp dir");
         (format!("sqlite://{}?mode=rwc", dir.path().join("test.db").display()), Some(dir))
     };
+    switchboard::telemetry::init_logs("pretty");
     let secret_key = switchboard::crypto::random_token(32);
     let config = Config {
         database_url,

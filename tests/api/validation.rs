@@ -93,7 +93,7 @@ async fn malformed_requests_get_errors_not_panics() {
     let deep = "{ viewer { user { id } } }".to_string();
     assert!(app.gql(Some(&admin), &deep, json!({})).await["errors"].is_null());
     let mut q = String::from("id");
-    for _ in 0..8 {
+    for _ in 0..3 {
         q = format!("conversations(first:1){{ edges{{ node{{ contact{{ conversations(first:1){{ edges{{ node{{ {q} }} }} }} }} }} }} }}");
     }
     let body = app.gql(Some(&admin), &format!("{{ accounts(first:1){{ edges{{ node{{ {q} }} }} }} }}"), json!({})).await;
