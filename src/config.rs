@@ -97,7 +97,8 @@ impl Config {
 
     /// True when the database URL selects PostgreSQL.
     pub fn is_postgres(&self) -> bool {
-        self.database_url.starts_with("postgres://") || self.database_url.starts_with("postgresql://")
+        self.database_url.starts_with("postgres://")
+            || self.database_url.starts_with("postgresql://")
     }
 }
 
@@ -128,9 +129,13 @@ mod tests {
     use super::*;
 
     #[test]
+    #[allow(clippy::result_large_err)] // figment::Jail's own signature
     fn env_wins_over_file_and_defaults() {
         figment::Jail::expect_with(|jail| {
-            jail.create_file("switchboard.toml", "retry_max = 3\nlisten = \"127.0.0.1:9000\"")?;
+            jail.create_file(
+                "switchboard.toml",
+                "retry_max = 3\nlisten = \"127.0.0.1:9000\"",
+            )?;
             jail.set_env("SWITCHBOARD_RETRY_MAX", "5");
             jail.set_env("SWITCHBOARD_RETRY_BASE", "50ms");
             jail.set_env("SWITCHBOARD_SECRET_KEY", "12345");

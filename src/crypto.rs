@@ -8,7 +8,9 @@ use argon2::{
     Argon2, PasswordHash, PasswordHasher, PasswordVerifier,
     password_hash::{SaltString, rand_core::OsRng},
 };
-use base64::{Engine, engine::general_purpose::STANDARD as B64, engine::general_purpose::URL_SAFE_NO_PAD};
+use base64::{
+    Engine, engine::general_purpose::STANDARD as B64, engine::general_purpose::URL_SAFE_NO_PAD,
+};
 use chacha20poly1305::{
     XChaCha20Poly1305, XNonce,
     aead::{Aead, KeyInit},
@@ -73,7 +75,10 @@ impl Keys {
             .filter(|r| r.len() > 24)
             .ok_or(DecryptError)?;
         let (nonce, ct) = raw.split_at(24);
-        let pt = self.cipher.decrypt(XNonce::from_slice(nonce), ct).map_err(|_| DecryptError)?;
+        let pt = self
+            .cipher
+            .decrypt(XNonce::from_slice(nonce), ct)
+            .map_err(|_| DecryptError)?;
         String::from_utf8(pt).map_err(|_| DecryptError)
     }
 }
@@ -113,7 +118,11 @@ pub fn hash_password(password: &str) -> String {
 /// Constant-time verification; a malformed stored hash verifies as false.
 pub fn verify_password(password: &str, phc: &str) -> bool {
     PasswordHash::new(phc)
-        .map(|h| Argon2::default().verify_password(password.as_bytes(), &h).is_ok())
+        .map(|h| {
+            Argon2::default()
+                .verify_password(password.as_bytes(), &h)
+                .is_ok()
+        })
         .unwrap_or(false)
 }
 

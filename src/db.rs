@@ -30,18 +30,25 @@ pub async fn connect(config: &Config) -> anyhow::Result<DatabaseConnection> {
                 .foreign_keys(true)
                 .busy_timeout(Duration::from_secs(5))
         });
-    let db = Database::connect(opts).await.map_err(|e| anyhow::anyhow!("cannot open database: {e}"))?;
+    let db = Database::connect(opts)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot open database: {e}"))?;
     Ok(db)
 }
 
 pub async fn migrate(db: &DatabaseConnection) -> anyhow::Result<()> {
-    Migrator::up(db, None).await.map_err(|e| anyhow::anyhow!("migrations failed: {e}"))?;
+    Migrator::up(db, None)
+        .await
+        .map_err(|e| anyhow::anyhow!("migrations failed: {e}"))?;
     Ok(())
 }
 
 /// True when every known migration has been applied.
 pub async fn migrations_applied(db: &DatabaseConnection) -> bool {
-    Migrator::get_pending_migrations(db).await.map(|p| p.is_empty()).unwrap_or(false)
+    Migrator::get_pending_migrations(db)
+        .await
+        .map(|p| p.is_empty())
+        .unwrap_or(false)
 }
 
 pub async fn ping(db: &DatabaseConnection) -> bool {
@@ -63,11 +70,16 @@ pub async fn master_key(db: &DatabaseConnection, config: &Config) -> anyhow::Res
         value: Set(crypto::generate_master_key()),
         updated_at: Set(chrono::Utc::now()),
     };
-    Entity::insert(fresh).on_conflict(OnConflict::column(Column::Key).do_nothing().to_owned()).exec_without_returning(db).await?;
+    Entity::insert(fresh)
+        .on_conflict(OnConflict::column(Column::Key).do_nothing().to_owned())
+        .exec_without_returning(db)
+        .await?;
     let stored = Entity::find_by_id(SECRET_KEY_SETTING)
         .one(db)
         .await?
         .ok_or_else(|| anyhow::anyhow!("secret key setting vanished after insert"))?;
-    tracing::info!("generated SWITCHBOARD_SECRET_KEY and stored it in the database (set the variable to manage it yourself)");
+    tracing::info!(
+        "generated SWITCHBOARD_SECRET_KEY and stored it in the database (set the variable to manage it yourself)"
+    );
     Ok(stored.value)
 }

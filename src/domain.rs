@@ -48,7 +48,11 @@ impl Checks {
     pub fn max_len(&mut self, field: &str, v: &str, max: usize) {
         let n = v.chars().count();
         if n > max {
-            self.push(field, "TOO_LONG", format!("is too long ({n} characters; the maximum is {max})"));
+            self.push(
+                field,
+                "TOO_LONG",
+                format!("is too long ({n} characters; the maximum is {max})"),
+            );
         }
     }
 
@@ -65,7 +69,11 @@ impl Checks {
         match normalize_phone(&v) {
             Some(p) => Some(p),
             None => {
-                self.push(field, "INVALID", "is not a valid phone number (optional +, then 6 to 15 digits)");
+                self.push(
+                    field,
+                    "INVALID",
+                    "is not a valid phone number (optional +, then 6 to 15 digits)",
+                );
                 Some(v)
             }
         }
@@ -83,7 +91,11 @@ impl Checks {
         if !value.is_object() {
             self.push(field, "INVALID", "must be a JSON object");
         } else if value.to_string().len() > JSON_MAX {
-            self.push(field, "TOO_LONG", format!("is larger than {JSON_MAX} bytes"));
+            self.push(
+                field,
+                "TOO_LONG",
+                format!("is larger than {JSON_MAX} bytes"),
+            );
         }
     }
 
@@ -92,12 +104,18 @@ impl Checks {
     }
 
     pub fn finish(self) -> Result<()> {
-        if self.0.is_empty() { Ok(()) } else { Err(Error::Invalid(self.0)) }
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::Invalid(self.0))
+        }
     }
 }
 
 pub fn is_email(v: &str) -> bool {
-    let Some((local, domain)) = v.rsplit_once('@') else { return false };
+    let Some((local, domain)) = v.rsplit_once('@') else {
+        return false;
+    };
     !local.is_empty()
         && local.len() <= 64
         && !local.contains(char::is_whitespace)
@@ -105,18 +123,25 @@ pub fn is_email(v: &str) -> bool {
         && !domain.starts_with('.')
         && !domain.ends_with('.')
         && !domain.contains("..")
-        && domain.chars().all(|c| c.is_alphanumeric() || c == '-' || c == '.')
+        && domain
+            .chars()
+            .all(|c| c.is_alphanumeric() || c == '-' || c == '.')
 }
 
 /// Keeps a leading `+` and the digits; `None` when the result is not 6..=15 digits.
 pub fn normalize_phone(v: &str) -> Option<String> {
     let plus = v.starts_with('+');
     let body = if plus { &v[1..] } else { v };
-    if !body.chars().all(|c| c.is_ascii_digit() || " -.()".contains(c)) {
+    if !body
+        .chars()
+        .all(|c| c.is_ascii_digit() || " -.()".contains(c))
+    {
         return None;
     }
     let digits: String = body.chars().filter(char::is_ascii_digit).collect();
-    (6..=15).contains(&digits.len()).then(|| if plus { format!("+{digits}") } else { digits })
+    (6..=15)
+        .contains(&digits.len())
+        .then(|| if plus { format!("+{digits}") } else { digits })
 }
 
 /// http/https with a host, at most [`URL_MAX`] characters.
@@ -140,7 +165,10 @@ mod tests {
 
     #[test]
     fn phones_are_normalized_or_refused() {
-        assert_eq!(normalize_phone("+972 50-123-4567").as_deref(), Some("+972501234567"));
+        assert_eq!(
+            normalize_phone("+972 50-123-4567").as_deref(),
+            Some("+972501234567")
+        );
         assert_eq!(normalize_phone("1234567890").as_deref(), Some("1234567890"));
         assert_eq!(normalize_phone("12345"), None);
         assert_eq!(normalize_phone("call me"), None);

@@ -30,7 +30,11 @@ impl UserError {
     pub fn new(field: &str, code: &str, message: impl Into<String>) -> Self {
         let mut path = vec!["input".to_string()];
         path.extend(field.split('.').filter(|s| !s.is_empty()).map(String::from));
-        Self { field: Some(path), message: message.into(), code: code.into() }
+        Self {
+            field: Some(path),
+            message: message.into(),
+            code: code.into(),
+        }
     }
 }
 
@@ -42,7 +46,10 @@ pub enum Error {
     Unauthenticated(String),
     Forbidden(String),
     /// The named object does not exist or belongs to another tenant (never told apart).
-    NotFound { what: String, field: Option<String> },
+    NotFound {
+        what: String,
+        field: Option<String>,
+    },
     Conflict(String),
     RateLimited(u64),
     Invalid(Vec<UserError>),
@@ -57,12 +64,18 @@ impl From<anyhow::Error> for Error {
 
 impl Error {
     pub fn not_found(what: &str) -> Self {
-        Self::NotFound { what: what.into(), field: None }
+        Self::NotFound {
+            what: what.into(),
+            field: None,
+        }
     }
 
     /// Not found, caused by the id in input field `field`.
     pub fn not_found_in(what: &str, field: &str) -> Self {
-        Self::NotFound { what: what.into(), field: Some(field.into()) }
+        Self::NotFound {
+            what: what.into(),
+            field: Some(field.into()),
+        }
     }
 
     pub fn invalid(field: &str, code: &str, message: impl Into<String>) -> Self {
@@ -96,7 +109,10 @@ impl Error {
     /// The user-facing message; internal causes are logged here and replaced.
     pub fn public_message(&self) -> String {
         match self {
-            Error::BadInput(m) | Error::Unauthenticated(m) | Error::Forbidden(m) | Error::Conflict(m) => m.clone(),
+            Error::BadInput(m)
+            | Error::Unauthenticated(m)
+            | Error::Forbidden(m)
+            | Error::Conflict(m) => m.clone(),
             Error::NotFound { what, .. } => format!("{what} not found"),
             Error::RateLimited(s) => format!("too many attempts; try again in {s} s"),
             Error::Internal(e) => {
@@ -105,7 +121,13 @@ impl Error {
             }
             Error::Invalid(errs) => errs
                 .iter()
-                .map(|e| format!("{}: {}", e.field.as_ref().map(|f| f.join(".")).unwrap_or_default(), e.message))
+                .map(|e| {
+                    format!(
+                        "{}: {}",
+                        e.field.as_ref().map(|f| f.join(".")).unwrap_or_default(),
+                        e.message
+                    )
+                })
                 .collect::<Vec<_>>()
                 .join("; "),
         }
@@ -115,9 +137,14 @@ impl Error {
     pub fn into_user_errors(self) -> Result<Vec<UserError>, Error> {
         match self {
             Error::Invalid(errs) => Ok(errs),
-            Error::NotFound { what, field: Some(field) } => {
-                Ok(vec![UserError::new(&field, "NOT_FOUND", format!("{what} not found"))])
-            }
+            Error::NotFound {
+                what,
+                field: Some(field),
+            } => Ok(vec![UserError::new(
+                &field,
+                "NOT_FOUND",
+                format!("{what} not found"),
+            )]),
             other => Err(other),
         }
     }
@@ -176,7 +203,13 @@ impl IntoResponse for Error {
             Error::Invalid(errs) => Some(errs.clone()),
             _ => None,
         };
-        let body = ErrorBody { error: ErrorDetail { code: self.code(), message: self.public_message(), fields } };
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: self.code(),
+                message: self.public_message(),
+                fields,
+            },
+        };
         (status, Json(body)).into_response()
     }
 }

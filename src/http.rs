@@ -16,8 +16,7 @@ use axum::{
 use tower_http::{catch_panic::CatchPanicLayer, limit::RequestBodyLimitLayer, trace::TraceLayer};
 
 use crate::{
-    auth,
-    db,
+    auth, db,
     graphql::{AppSchema, helpers::ClientIp, loaders::Loaders},
     services,
     state::AppState,
@@ -39,7 +38,12 @@ pub fn router(state: AppState, schema: AppSchema) -> Router {
         .layer(RequestBodyLimitLayer::new(max_body))
         .layer(TraceLayer::new_for_http())
         .layer(CatchPanicLayer::custom(|_| {
-            (StatusCode::INTERNAL_SERVER_ERROR, Json(serde_json::json!({"error": {"code": "INTERNAL", "message": "internal error"}})))
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                Json(
+                    serde_json::json!({"error": {"code": "INTERNAL", "message": "internal error"}}),
+                ),
+            )
                 .into_response()
         }))
         .with_state(state)
@@ -52,22 +56,35 @@ async fn graphql(
     headers: HeaderMap,
     req: GraphQLRequest,
 ) -> Response {
-    let bearer = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+    let bearer = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
     let principal = match auth::resolve_bearer(&st.db, &st.keys, bearer).await {
         Ok(p) => p,
         Err(e) => {
             let err: async_graphql::Error = e.into();
-            let resp = async_graphql::Response::from_errors(vec![err.into_server_error(async_graphql::Pos::default())]);
+            let resp = async_graphql::Response::from_errors(vec![
+                err.into_server_error(async_graphql::Pos::default()),
+            ]);
             return GraphQLResponse::from(resp).into_response();
         }
     };
     let ip = ClientIp(peer.map(|Extension(ConnectInfo(a))| a.ip()));
-    let req = req.into_inner().data(principal).data(Loaders::new(&st.db)).data(ip);
+    let req = req
+        .into_inner()
+        .data(principal)
+        .data(Loaders::new(&st.db))
+        .data(ip);
     GraphQLResponse::from(schema.execute(req).await).into_response()
 }
 
 async fn graphiql() -> Html<String> {
-    Html(GraphiQLSource::build().endpoint("/graphql").subscription_endpoint("/graphql").finish())
+    Html(
+        GraphiQLSource::build()
+            .endpoint("/graphql")
+            .subscription_endpoint("/graphql")
+            .finish(),
+    )
 }
 
 async fn console() -> impl IntoResponse {
@@ -82,23 +99,44 @@ async fn healthz() -> Json<serde_json::Value> {
 async fn readyz(State(st): State<AppState>) -> (StatusCode, Json<serde_json::Value>) {
     let reachable = db::ping(&st.db).await;
     let migrated = reachable && db::migrations_applied(&st.db).await;
-    let status = if migrated { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
-    let first_admin = if migrated { services::users::has_platform_admin(&st.db).await.ok() } else { None };
-    (status, Json(serde_json::json!({"database": reachable, "migrations": migrated, "hasAdministrator": first_admin})))
+    let status = if migrated {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    let first_admin = if migrated {
+        services::users::has_platform_admin(&st.db).await.ok()
+    } else {
+        None
+    };
+    (
+        status,
+        Json(
+            serde_json::json!({"database": reachable, "migrations": migrated, "hasAdministrator": first_admin}),
+        ),
+    )
 }
 
 async fn metrics(State(st): State<AppState>) -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], st.metrics.render())
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        st.metrics.render(),
+    )
 }
 
 async fn record_metrics(req: Request, next: Next) -> Response {
     let start = Instant::now();
-    let path = req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned()).unwrap_or_else(|| "unmatched".into());
+    let path = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|| "unmatched".into());
     let method = req.method().to_string();
     let resp = next.run(req).await;
     let status = resp.status().as_u16().to_string();
     let labels = [("method", method), ("path", path), ("status", status)];
     metrics::counter!("http_requests_total", &labels).increment(1);
-    metrics::histogram!("http_request_duration_seconds", &labels).record(start.elapsed().as_secs_f64());
+    metrics::histogram!("http_request_duration_seconds", &labels)
+        .record(start.elapsed().as_secs_f64());
     resp
 }

@@ -73,20 +73,47 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             println!("migrations applied");
             Ok(())
         }
-        Command::Admin { command: AdminCommand::Create { email, password, name } } => {
+        Command::Admin {
+            command:
+                AdminCommand::Create {
+                    email,
+                    password,
+                    name,
+                },
+        } => {
             let conn = db::connect(&config).await?;
             db::migrate(&conn).await?;
-            let input = services::users::NewUser { email, password, name, platform_admin: true };
+            let input = services::users::NewUser {
+                email,
+                password,
+                name,
+                platform_admin: true,
+            };
             match services::users::create(&conn, input).await {
                 Ok(u) => {
                     println!("created administrator {} (id {})", u.email, u.id);
                     Ok(())
                 }
                 Err(switchboard::error::Error::Invalid(errs)) => {
-                    let msg = errs.iter().map(|e| format!("{}: {}", e.field.as_ref().map(|f| f[1..].join(".")).unwrap_or_default(), e.message));
-                    anyhow::bail!("cannot create administrator: {}", msg.collect::<Vec<_>>().join("; "))
+                    let msg = errs.iter().map(|e| {
+                        format!(
+                            "{}: {}",
+                            e.field
+                                .as_ref()
+                                .map(|f| f[1..].join("."))
+                                .unwrap_or_default(),
+                            e.message
+                        )
+                    });
+                    anyhow::bail!(
+                        "cannot create administrator: {}",
+                        msg.collect::<Vec<_>>().join("; ")
+                    )
                 }
-                Err(e) => Err(anyhow::anyhow!("cannot create administrator: {}", e.public_message())),
+                Err(e) => Err(anyhow::anyhow!(
+                    "cannot create administrator: {}",
+                    e.public_message()
+                )),
             }
         }
     }

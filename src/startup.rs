@@ -6,11 +6,7 @@ use anyhow::Context as _;
 use tokio::net::TcpListener;
 
 use crate::{
-    auth::LoginLimiter,
-    config::Config,
-    crypto::Keys,
-    db, graphql, http, services,
-    state::AppState,
+    auth::LoginLimiter, config::Config, crypto::Keys, db, graphql, http, services, state::AppState,
     telemetry,
 };
 
@@ -35,26 +31,44 @@ impl Application {
         };
         let schema = graphql::build_schema(Some(state.clone()));
         let router = http::router(state.clone(), schema);
-        let listener = TcpListener::bind(state.config.listen).await.with_context(|| format!("cannot listen on {}", state.config.listen))?;
-        Ok(Self { listener, router, state })
+        let listener = TcpListener::bind(state.config.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", state.config.listen))?;
+        Ok(Self {
+            listener,
+            router,
+            state,
+        })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
-        self.listener.local_addr().expect("bound listener has an address")
+        self.listener
+            .local_addr()
+            .expect("bound listener has an address")
     }
 
     /// Serves until `shutdown` resolves, then lets in-flight requests finish.
-    pub async fn run_until(self, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    pub async fn run_until(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
         let addr = self.local_addr();
-        if !services::users::has_platform_admin(&self.state.db).await.unwrap_or(true) {
+        if !services::users::has_platform_admin(&self.state.db)
+            .await
+            .unwrap_or(true)
+        {
             tracing::warn!(
                 "no administrator yet: open http://{addr}/ to create one, or run `switchboard admin create --email you@example.com --password '…'`"
             );
         }
         tracing::info!(%addr, console = %format!("http://{addr}/"), "Switchboard listening");
-        axum::serve(self.listener, self.router.into_make_service_with_connect_info::<SocketAddr>())
-            .with_graceful_shutdown(shutdown)
-            .await?;
+        axum::serve(
+            self.listener,
+            self.router
+                .into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await?;
         tracing::info!("stopped");
         Ok(())
     }

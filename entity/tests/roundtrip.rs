@@ -234,7 +234,7 @@ async fn sqlite_roundtrip() {
 
 #[tokio::test]
 async fn postgres_roundtrip() {
-    let admin_url = std::env::var("DATABASE_URL_PG")
+    let admin_url = std::env::var("SWITCHBOARD_TEST_PG_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
     let mut options = ConnectOptions::new(admin_url.clone());
     options

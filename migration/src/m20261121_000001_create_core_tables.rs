@@ -514,7 +514,10 @@ fn tables() -> Vec<(TableCreateStatement, Vec<IndexCreateStatement>)> {
 
 /// A table with the common `id` (BIGINT auto-increment primary key) first and
 /// `created_at` / `updated_at` last.
-fn with_id<T>(table: T, columns: impl FnOnce(&mut TableCreateStatement)) -> TableCreateStatement
+pub(crate) fn with_id<T>(
+    table: T,
+    columns: impl FnOnce(&mut TableCreateStatement),
+) -> TableCreateStatement
 where
     T: IntoIden + 'static,
 {
@@ -534,12 +537,12 @@ where
 }
 
 /// Enum columns hold the SCREAMING_SNAKE_CASE value as VARCHAR(32).
-fn enum_col<T: IntoIden>(column: T) -> ColumnDef {
+pub(crate) fn enum_col<T: IntoIden>(column: T) -> ColumnDef {
     string_len(column, 32)
 }
 
 /// `fk_<table>_<column>` referencing `<parent>.id`.
-fn fk<T, C, P>(
+pub(crate) fn fk<T, C, P>(
     table: T,
     column: C,
     parent: P,
@@ -560,7 +563,11 @@ where
         .to_owned()
 }
 
-fn index<T, C>(name: &str, table: T, columns: impl IntoIterator<Item = C>) -> IndexCreateStatement
+pub(crate) fn index<T, C>(
+    name: &str,
+    table: T,
+    columns: impl IntoIterator<Item = C>,
+) -> IndexCreateStatement
 where
     T: IntoIden,
     C: IntoIden,
@@ -573,7 +580,7 @@ where
     statement.to_owned()
 }
 
-fn unique_index<T, C>(
+pub(crate) fn unique_index<T, C>(
     name: &str,
     table: T,
     columns: impl IntoIterator<Item = C>,
@@ -586,7 +593,7 @@ where
 }
 
 #[derive(DeriveIden)]
-enum Common {
+pub(crate) enum Common {
     Id,
     CreatedAt,
     UpdatedAt,
@@ -609,7 +616,7 @@ enum Users {
 }
 
 #[derive(DeriveIden)]
-enum Accounts {
+pub(crate) enum Accounts {
     Table,
     Name,
 }
@@ -739,7 +746,7 @@ enum Messages {
 }
 
 #[derive(DeriveIden)]
-enum WebhookSubscriptions {
+pub(crate) enum WebhookSubscriptions {
     Table,
     Id,
     AccountId,

@@ -75,8 +75,8 @@ async fn sqlite_up_down_up() {
 
 #[tokio::test]
 async fn postgres_up_down_up() {
-    let admin_url =
-        std::env::var("DATABASE_URL_PG").unwrap_or_else(|_| DEFAULT_PG_ADMIN_URL.to_owned());
+    let admin_url = std::env::var("SWITCHBOARD_TEST_PG_URL")
+        .unwrap_or_else(|_| DEFAULT_PG_ADMIN_URL.to_owned());
     let mut options = ConnectOptions::new(admin_url.clone());
     options
         .connect_timeout(Duration::from_secs(5))

@@ -1,5 +1,7 @@
 use chrono::Utc;
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, decode, encode, errors::ErrorKind};
+use jsonwebtoken::{
+    Algorithm, DecodingKey, EncodingKey, Header, Validation, decode, encode, errors::ErrorKind,
+};
 use serde::{Deserialize, Serialize};
 
 use crate::crypto::Keys;
@@ -15,12 +17,25 @@ pub struct Claims {
     pub exp: i64,
 }
 
-pub fn issue_jwt(keys: &Keys, user_id: i64, ttl: std::time::Duration) -> (String, chrono::DateTime<Utc>) {
+pub fn issue_jwt(
+    keys: &Keys,
+    user_id: i64,
+    ttl: std::time::Duration,
+) -> (String, chrono::DateTime<Utc>) {
     let now = Utc::now();
     let exp = now + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::hours(12));
-    let claims = Claims { sub: user_id.to_string(), iss: ISSUER.into(), iat: now.timestamp(), exp: exp.timestamp() };
-    let token = encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(keys.jwt_key()))
-        .expect("HS256 encoding of plain claims cannot fail");
+    let claims = Claims {
+        sub: user_id.to_string(),
+        iss: ISSUER.into(),
+        iat: now.timestamp(),
+        exp: exp.timestamp(),
+    };
+    let token = encode(
+        &Header::new(Algorithm::HS256),
+        &claims,
+        &EncodingKey::from_secret(keys.jwt_key()),
+    )
+    .expect("HS256 encoding of plain claims cannot fail");
     (token, exp)
 }
 
@@ -30,16 +45,18 @@ pub fn verify_jwt(keys: &Keys, token: &str) -> Result<Claims, String> {
     v.set_issuer(&[ISSUER]);
     v.set_required_spec_claims(&["exp", "iss", "sub"]);
     v.leeway = 0;
-    decode::<Claims>(token, &DecodingKey::from_secret(keys.jwt_key()), &v).map(|d| d.claims).map_err(|e| {
-        match e.kind() {
-            ErrorKind::ExpiredSignature => "token expired",
-            ErrorKind::InvalidSignature => "bad signature",
-            ErrorKind::InvalidAlgorithm => "algorithm not allowed",
-            ErrorKind::InvalidIssuer => "wrong issuer",
-            _ => "malformed token",
-        }
-        .to_string()
-    })
+    decode::<Claims>(token, &DecodingKey::from_secret(keys.jwt_key()), &v)
+        .map(|d| d.claims)
+        .map_err(|e| {
+            match e.kind() {
+                ErrorKind::ExpiredSignature => "token expired",
+                ErrorKind::InvalidSignature => "bad signature",
+                ErrorKind::InvalidAlgorithm => "algorithm not allowed",
+                ErrorKind::InvalidIssuer => "wrong issuer",
+                _ => "malformed token",
+            }
+            .to_string()
+        })
 }
 
 #[cfg(test)]
@@ -51,10 +68,18 @@ mod tests {
         let k = Keys::from_master("a");
         let (t, _) = issue_jwt(&k, 7, std::time::Duration::from_secs(60));
         assert_eq!(verify_jwt(&k, &t).unwrap().sub, "7");
-        assert_eq!(verify_jwt(&Keys::from_master("b"), &t).unwrap_err(), "bad signature");
+        assert_eq!(
+            verify_jwt(&Keys::from_master("b"), &t).unwrap_err(),
+            "bad signature"
+        );
         let hs512 = encode(
             &Header::new(Algorithm::HS512),
-            &Claims { sub: "7".into(), iss: ISSUER.into(), iat: 0, exp: Utc::now().timestamp() + 60 },
+            &Claims {
+                sub: "7".into(),
+                iss: ISSUER.into(),
+                iat: 0,
+                exp: Utc::now().timestamp() + 60,
+            },
             &EncodingKey::from_secret(k.jwt_key()),
         )
         .unwrap();

@@ -29,8 +29,16 @@ pub enum Principal {
     Anonymous,
     /// A bearer token was sent but is not valid (expired, tampered, revoked…).
     Invalid(String),
-    User { user_id: i64, platform_admin: bool, memberships: HashMap<i64, Role> },
-    ApiToken { token_id: i64, account_id: i64, role: Role },
+    User {
+        user_id: i64,
+        platform_admin: bool,
+        memberships: HashMap<i64, Role>,
+    },
+    ApiToken {
+        token_id: i64,
+        account_id: i64,
+        role: Role,
+    },
 }
 
 /// Which accounts a principal can list.
@@ -43,7 +51,9 @@ impl Principal {
     /// Fails with `UNAUTHENTICATED` unless a valid token was presented.
     pub fn require_authenticated(&self) -> Result<()> {
         match self {
-            Principal::Anonymous => Err(Error::Unauthenticated("authentication required: send Authorization: Bearer <token>".into())),
+            Principal::Anonymous => Err(Error::Unauthenticated(
+                "authentication required: send Authorization: Bearer <token>".into(),
+            )),
             Principal::Invalid(why) => Err(Error::Unauthenticated(format!("invalid token: {why}"))),
             _ => Ok(()),
         }
@@ -57,20 +67,39 @@ impl Principal {
     }
 
     pub fn is_platform_admin(&self) -> bool {
-        matches!(self, Principal::User { platform_admin: true, .. })
+        matches!(
+            self,
+            Principal::User {
+                platform_admin: true,
+                ..
+            }
+        )
     }
 
     pub fn require_platform_admin(&self) -> Result<()> {
         self.require_authenticated()?;
-        if self.is_platform_admin() { Ok(()) } else { Err(Error::Forbidden("only platform administrators may do this".into())) }
+        if self.is_platform_admin() {
+            Ok(())
+        } else {
+            Err(Error::Forbidden(
+                "only platform administrators may do this".into(),
+            ))
+        }
     }
 
     /// The caller's role in `account_id`, or `None` when the account is not theirs to see.
     pub fn role_in(&self, account_id: i64) -> Option<Role> {
         match self {
-            Principal::User { platform_admin: true, .. } => Some(Role::Administrator),
+            Principal::User {
+                platform_admin: true,
+                ..
+            } => Some(Role::Administrator),
             Principal::User { memberships, .. } => memberships.get(&account_id).copied(),
-            Principal::ApiToken { account_id: a, role, .. } if *a == account_id => Some(*role),
+            Principal::ApiToken {
+                account_id: a,
+                role,
+                ..
+            } if *a == account_id => Some(*role),
             _ => None,
         }
     }
@@ -78,27 +107,36 @@ impl Principal {
     /// Any member (agent or administrator) of the account; others get `NOT_FOUND`.
     pub fn require_member(&self, account_id: i64) -> Result<Role> {
         self.require_authenticated()?;
-        self.role_in(account_id).ok_or_else(|| Error::not_found("account"))
+        self.role_in(account_id)
+            .ok_or_else(|| Error::not_found("account"))
     }
 
     /// Same as [`Self::require_member`] but a missing account is reported against an input field.
     pub fn require_member_in(&self, account_id: i64, field: &str) -> Result<Role> {
         self.require_authenticated()?;
-        self.role_in(account_id).ok_or_else(|| Error::not_found_in("account", field))
+        self.role_in(account_id)
+            .ok_or_else(|| Error::not_found_in("account", field))
     }
 
     /// Administrators of the account only (agents get `FORBIDDEN`, strangers `NOT_FOUND`).
     pub fn require_admin(&self, account_id: i64) -> Result<()> {
         match self.require_member(account_id)? {
             Role::Administrator => Ok(()),
-            Role::Agent => Err(Error::Forbidden("this needs the ADMINISTRATOR role in the account".into())),
+            Role::Agent => Err(Error::Forbidden(
+                "this needs the ADMINISTRATOR role in the account".into(),
+            )),
         }
     }
 
     pub fn account_scope(&self) -> AccountScope {
         match self {
-            Principal::User { platform_admin: true, .. } => AccountScope::All,
-            Principal::User { memberships, .. } => AccountScope::Only(memberships.keys().copied().collect()),
+            Principal::User {
+                platform_admin: true,
+                ..
+            } => AccountScope::All,
+            Principal::User { memberships, .. } => {
+                AccountScope::Only(memberships.keys().copied().collect())
+            }
             Principal::ApiToken { account_id, .. } => AccountScope::Only(vec![*account_id]),
             _ => AccountScope::Only(vec![]),
         }
@@ -106,13 +144,21 @@ impl Principal {
 }
 
 /// Reads `Authorization: Bearer <token>` (or the bare token) into a principal.
-pub async fn resolve_bearer(db: &DatabaseConnection, keys: &Keys, header: Option<&str>) -> Result<Principal> {
+pub async fn resolve_bearer(
+    db: &DatabaseConnection,
+    keys: &Keys,
+    header: Option<&str>,
+) -> Result<Principal> {
     let Some(raw) = header.map(str::trim).filter(|h| !h.is_empty()) else {
         return Ok(Principal::Anonymous);
     };
     let token = match raw.split_once(' ') {
         Some((scheme, t)) if scheme.eq_ignore_ascii_case("bearer") => t.trim(),
-        Some(_) => return Ok(Principal::Invalid("unsupported authorization scheme (use Bearer)".into())),
+        Some(_) => {
+            return Ok(Principal::Invalid(
+                "unsupported authorization scheme (use Bearer)".into(),
+            ));
+        }
         None => raw,
     };
     if token.starts_with(API_TOKEN_PREFIX) {
@@ -140,12 +186,20 @@ pub async fn user_principal(db: &DatabaseConnection, user_id: i64) -> Result<Pri
         .into_iter()
         .map(|m| (m.account_id, m.role))
         .collect();
-    Ok(Principal::User { user_id, platform_admin: user.is_platform_admin, memberships })
+    Ok(Principal::User {
+        user_id,
+        platform_admin: user.is_platform_admin,
+        memberships,
+    })
 }
 
 async fn api_token_principal(db: &DatabaseConnection, token: &str) -> Result<Principal> {
     use entity::api_token::{Column, Entity};
-    let Some(t) = Entity::find().filter(Column::TokenHash.eq(token_hash(token))).one(db).await? else {
+    let Some(t) = Entity::find()
+        .filter(Column::TokenHash.eq(token_hash(token)))
+        .one(db)
+        .await?
+    else {
         return Ok(Principal::Invalid("unknown API token".into()));
     };
     let now = Utc::now();
@@ -161,7 +215,15 @@ async fn api_token_principal(db: &DatabaseConnection, token: &str) -> Result<Pri
         let mut am: entity::api_token::ActiveModel = t.into();
         am.last_used_at = Set(Some(now));
         am.update(db).await?;
-        return Ok(Principal::ApiToken { token_id: id, account_id, role });
+        return Ok(Principal::ApiToken {
+            token_id: id,
+            account_id,
+            role,
+        });
     }
-    Ok(Principal::ApiToken { token_id: t.id, account_id: t.account_id, role: t.role })
+    Ok(Principal::ApiToken {
+        token_id: t.id,
+        account_id: t.account_id,
+        role: t.role,
+    })
 }

@@ -24,7 +24,9 @@ impl LoginLimiter {
     pub fn check(&self, email: &str, ip: Option<IpAddr>) -> Result<(), u64> {
         let clock = governor::clock::DefaultClock::default();
         let wait = |nu: governor::NotUntil<_>| nu.wait_time_from(clock.now()).as_secs().max(1);
-        self.by_email.check_key(&email.to_lowercase()).map_err(wait)?;
+        self.by_email
+            .check_key(&email.to_lowercase())
+            .map_err(wait)?;
         if let Some(ip) = ip {
             self.by_ip.check_key(&ip).map_err(wait)?;
         }

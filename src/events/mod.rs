@@ -1,6 +1,9 @@
 //! The event catalogue: names exactly as receivers see them, and which payload format can
 //! carry which event.
 
+pub mod data;
+pub mod formats;
+
 use entity::enums::PayloadFormat;
 
 /// Events of the object graph (seed 002 plus contacts) and the partner events (seed 003).
@@ -41,12 +44,25 @@ mod tests {
 
     #[test]
     fn formats_accept_only_the_events_their_document_defines() {
-        assert!(format_supports(PayloadFormat::FlatMessage, "message_updated"));
-        assert!(!format_supports(PayloadFormat::FlatMessage, "conversation_created"));
-        assert!(!format_supports(PayloadFormat::NewMessage, "message_updated"));
+        assert!(format_supports(
+            PayloadFormat::FlatMessage,
+            "message_updated"
+        ));
+        assert!(!format_supports(
+            PayloadFormat::FlatMessage,
+            "conversation_created"
+        ));
+        assert!(!format_supports(
+            PayloadFormat::NewMessage,
+            "message_updated"
+        ));
         assert!(!format_supports(PayloadFormat::Partner, "message_created"));
         assert!(format_supports(PayloadFormat::Partner, "online"));
         assert!(!format_supports(PayloadFormat::Chatwoot, "whatsapp"));
-        assert!(EVENT_NAMES.iter().all(|e| format_supports(PayloadFormat::Standard, e)));
+        assert!(
+            EVENT_NAMES
+                .iter()
+                .all(|e| format_supports(PayloadFormat::Standard, e))
+        );
     }
 }

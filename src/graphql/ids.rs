@@ -23,7 +23,14 @@ pub fn parse(id: &str) -> Option<(&str, i64)> {
 pub fn decode(id: &ID, kind: &str, field: &str) -> Result<i64> {
     match parse(id) {
         Some((k, n)) if k == kind => Ok(n),
-        _ => Err(Error::invalid(field, "INVALID", format!("`{}` is not a {kind} id (gid://switchboard/{kind}/<n>)", id.as_str()))),
+        _ => Err(Error::invalid(
+            field,
+            "INVALID",
+            format!(
+                "`{}` is not a {kind} id (gid://switchboard/{kind}/<n>)",
+                id.as_str()
+            ),
+        )),
     }
 }
 
@@ -31,7 +38,10 @@ pub fn decode(id: &ID, kind: &str, field: &str) -> Result<i64> {
 pub fn decode_arg(id: &ID, kind: &str) -> Result<i64> {
     match parse(id) {
         Some((k, n)) if k == kind => Ok(n),
-        _ => Err(Error::BadInput(format!("`{}` is not a {kind} id", id.as_str()))),
+        _ => Err(Error::BadInput(format!(
+            "`{}` is not a {kind} id",
+            id.as_str()
+        ))),
     }
 }
 

@@ -21,7 +21,16 @@ macro_rules! by_id {
         }
     )*};
 }
-by_id!(account, user, channel, inbox, contact, contact_inbox, conversation, message);
+by_id!(
+    account,
+    user,
+    channel,
+    inbox,
+    contact,
+    contact_inbox,
+    conversation,
+    message
+);
 
 pub struct ByIdLoader<E>(DatabaseConnection, PhantomData<fn() -> E>);
 
@@ -34,7 +43,10 @@ where
     type Error = Arc<DbErr>;
 
     async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, Self::Value>, Self::Error> {
-        let rows = E::find().filter(E::id_col().is_in(keys.iter().copied())).all(&self.0).await?;
+        let rows = E::find()
+            .filter(E::id_col().is_in(keys.iter().copied()))
+            .all(&self.0)
+            .await?;
         Ok(rows.into_iter().map(|m| (E::id_of(&m), m)).collect())
     }
 }
@@ -58,7 +70,8 @@ impl Loader<i64> for TagsLoader {
                 out.entry(link.contact_id).or_default().push(t);
             }
         }
-        out.values_mut().for_each(|v| v.sort_by(|a, b| a.name.cmp(&b.name)));
+        out.values_mut()
+            .for_each(|v| v.sort_by(|a, b| a.name.cmp(&b.name)));
         Ok(out)
     }
 }
@@ -79,7 +92,8 @@ impl Loader<i64> for MetaLoader {
         for m in rows {
             out.entry(m.contact_id).or_default().push(m);
         }
-        out.values_mut().for_each(|v| v.sort_by(|a, b| a.meta_key.cmp(&b.meta_key)));
+        out.values_mut()
+            .for_each(|v| v.sort_by(|a, b| a.meta_key.cmp(&b.meta_key)));
         Ok(out)
     }
 }
@@ -99,9 +113,9 @@ pub struct Loaders {
 
 impl Loaders {
     pub fn new(db: &DatabaseConnection) -> Self {
-        fn by_id<E: ById>(db: &DatabaseConnection) -> DataLoader<ByIdLoader<E>>
+        fn by_id<E>(db: &DatabaseConnection) -> DataLoader<ByIdLoader<E>>
         where
-            E: Send + Sync + 'static,
+            E: ById + Send + Sync + 'static,
             E::Model: Clone + Send + Sync + 'static,
         {
             DataLoader::new(ByIdLoader(db.clone(), PhantomData), tokio::spawn)

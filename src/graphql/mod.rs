@@ -25,7 +25,9 @@ pub const MAX_DEPTH: usize = 12;
 pub const MAX_COMPLEXITY: usize = 20_000;
 
 pub fn build_schema(state: Option<AppState>) -> AppSchema {
-    let mut b = Schema::build(QueryRoot, MutationRoot, EmptySubscription).limit_depth(MAX_DEPTH).limit_complexity(MAX_COMPLEXITY);
+    let mut b = Schema::build(QueryRoot, MutationRoot, EmptySubscription)
+        .limit_depth(MAX_DEPTH)
+        .limit_complexity(MAX_COMPLEXITY);
     if let Some(s) = state {
         b = b.data(s);
     }
@@ -44,7 +46,11 @@ pub(crate) fn conn<M, T: async_graphql::OutputType>(
     wrap: impl Fn(M) -> T,
 ) -> Connection<String, T> {
     let mut c = Connection::new(page.has_previous_page, page.has_next_page);
-    c.edges.extend(page.items.into_iter().map(|m| Edge::new(ids::cursor(id(&m)), wrap(m))));
+    c.edges.extend(
+        page.items
+            .into_iter()
+            .map(|m| Edge::new(ids::cursor(id(&m)), wrap(m))),
+    );
     c
 }
 

@@ -14,13 +14,16 @@ use super::{
 use crate::{
     error::UserError,
     services::{
-        self, channels::ChannelFields, contacts::ContactFields, conversations::ConversationFields, messages::MessageFields,
-        webhook_subscriptions::SubscriptionFields,
+        self, channels::ChannelFields, contacts::ContactFields, conversations::ConversationFields,
+        messages::MessageFields, webhook_subscriptions::SubscriptionFields,
     },
 };
 
 /// `Ok` → the object; input errors → `userErrors`; anything else → a GraphQL error.
-fn settle<T, U>(r: crate::error::Result<T>, wrap: impl FnOnce(T) -> U) -> Result<(Option<U>, Vec<UserError>)> {
+fn settle<T, U>(
+    r: crate::error::Result<T>,
+    wrap: impl FnOnce(T) -> U,
+) -> Result<(Option<U>, Vec<UserError>)> {
     match r {
         Ok(v) => Ok((Some(wrap(v)), vec![])),
         Err(e) => match e.into_user_errors() {
@@ -39,8 +42,14 @@ fn patch<T>(m: MaybeUndefined<T>) -> Option<Option<T>> {
     }
 }
 
-fn patch_id(m: MaybeUndefined<ID>, kind: &str, field: &str) -> crate::error::Result<Option<Option<i64>>> {
-    patch(m).map(|o| o.map(|id| ids::decode(&id, kind, field)).transpose()).transpose()
+fn patch_id(
+    m: MaybeUndefined<ID>,
+    kind: &str,
+    field: &str,
+) -> crate::error::Result<Option<Option<i64>>> {
+    patch(m)
+        .map(|o| o.map(|id| ids::decode(&id, kind, field)).transpose())
+        .transpose()
 }
 
 macro_rules! payload {
@@ -52,7 +61,10 @@ macro_rules! payload {
         }
         impl From<(Option<$ty>, Vec<UserError>)> for $name {
             fn from((v, user_errors): (Option<$ty>, Vec<UserError>)) -> Self {
-                Self { $field: v, user_errors }
+                Self {
+                    $field: v,
+                    user_errors,
+                }
             }
         }
     };
@@ -350,23 +362,54 @@ pub struct MutationRoot;
 #[Object]
 impl MutationRoot {
     /// Exchanges email and password for a JWT. Rate-limited per email and per client IP.
-    async fn login(&self, ctx: &Context<'_>, email: String, password: String) -> Result<LoginPayload> {
+    async fn login(
+        &self,
+        ctx: &Context<'_>,
+        email: String,
+        password: String,
+    ) -> Result<LoginPayload> {
         let st = state(ctx);
         let ip = ctx.data_opt::<ClientIp>().and_then(|c| c.0);
-        let ok = services::users::login(&st.db, &st.keys, &st.login_limiter, st.config.jwt_ttl, &email, &password, ip).await?;
-        Ok(LoginPayload { token: ok.token, expires_at: ok.expires_at, user: User(ok.user) })
+        let ok = services::users::login(
+            &st.db,
+            &st.keys,
+            &st.login_limiter,
+            st.config.jwt_ttl,
+            &email,
+            &password,
+            ip,
+        )
+        .await?;
+        Ok(LoginPayload {
+            token: ok.token,
+            expires_at: ok.expires_at,
+            user: User(ok.user),
+        })
     }
 
     /// Creates the first platform administrator. Works only while none exists.
-    async fn first_admin_create(&self, ctx: &Context<'_>, input: FirstAdminCreateInput) -> Result<LoginPayload> {
+    async fn first_admin_create(
+        &self,
+        ctx: &Context<'_>,
+        input: FirstAdminCreateInput,
+    ) -> Result<LoginPayload> {
         let st = state(ctx);
         let u = services::users::create_first_admin(
             &st.db,
-            services::users::NewUser { email: input.email, password: input.password, name: input.name, platform_admin: true },
+            services::users::NewUser {
+                email: input.email,
+                password: input.password,
+                name: input.name,
+                platform_admin: true,
+            },
         )
         .await?;
         let (token, expires_at) = crate::auth::issue_jwt(&st.keys, u.id, st.config.jwt_ttl);
-        Ok(LoginPayload { token, expires_at, user: User(u) })
+        Ok(LoginPayload {
+            token,
+            expires_at,
+            user: User(u),
+        })
     }
 
     /// Platform administrators only.
@@ -386,15 +429,24 @@ impl MutationRoot {
     }
 
     /// Platform administrators only; the creator becomes the account's administrator.
-    async fn account_create(&self, ctx: &Context<'_>, input: AccountCreateInput) -> Result<AccountPayload> {
+    async fn account_create(
+        &self,
+        ctx: &Context<'_>,
+        input: AccountCreateInput,
+    ) -> Result<AccountPayload> {
         let r = services::accounts::create(&state(ctx).db, principal(ctx), &input.name).await;
         Ok(settle(r, Account)?.into())
     }
 
-    async fn account_update(&self, ctx: &Context<'_>, input: AccountUpdateInput) -> Result<AccountPayload> {
+    async fn account_update(
+        &self,
+        ctx: &Context<'_>,
+        input: AccountUpdateInput,
+    ) -> Result<AccountPayload> {
         let r = async {
             let id = ids::decode(&input.id, "Account", "id")?;
-            services::accounts::update(&state(ctx).db, principal(ctx), id, input.name.as_deref()).await
+            services::accounts::update(&state(ctx).db, principal(ctx), id, input.name.as_deref())
+                .await
         };
         Ok(settle(r.await, Account)?.into())
     }
@@ -409,24 +461,44 @@ impl MutationRoot {
     }
 
     /// Adds an existing user to an account, or changes their role there.
-    async fn membership_set(&self, ctx: &Context<'_>, input: MembershipSetInput) -> Result<MembershipPayload> {
+    async fn membership_set(
+        &self,
+        ctx: &Context<'_>,
+        input: MembershipSetInput,
+    ) -> Result<MembershipPayload> {
         let r = async {
             let account_id = ids::decode(&input.account_id, "Account", "accountId")?;
-            services::users::set_membership(&state(ctx).db, principal(ctx), account_id, &input.email, input.role.into()).await
+            services::users::set_membership(
+                &state(ctx).db,
+                principal(ctx),
+                account_id,
+                &input.email,
+                input.role.into(),
+            )
+            .await
         };
         Ok(settle(r.await, Membership)?.into())
     }
 
-    async fn membership_remove(&self, ctx: &Context<'_>, input: MembershipRemoveInput) -> Result<DeletePayload> {
+    async fn membership_remove(
+        &self,
+        ctx: &Context<'_>,
+        input: MembershipRemoveInput,
+    ) -> Result<DeletePayload> {
         let r = async {
             let account_id = ids::decode(&input.account_id, "Account", "accountId")?;
             let user_id = ids::decode(&input.user_id, "User", "userId")?;
-            services::users::remove_membership(&state(ctx).db, principal(ctx), account_id, user_id).await
+            services::users::remove_membership(&state(ctx).db, principal(ctx), account_id, user_id)
+                .await
         };
         Ok(settle(r.await, |_| input.user_id.clone())?.into())
     }
 
-    async fn channel_create(&self, ctx: &Context<'_>, input: ChannelCreateInput) -> Result<ChannelPayload> {
+    async fn channel_create(
+        &self,
+        ctx: &Context<'_>,
+        input: ChannelCreateInput,
+    ) -> Result<ChannelPayload> {
         let st = state(ctx);
         let r = async {
             let account_id = ids::decode(&input.account_id, "Account", "accountId")?;
@@ -448,7 +520,11 @@ impl MutationRoot {
         Ok(settle(r.await, Channel)?.into())
     }
 
-    async fn channel_update(&self, ctx: &Context<'_>, input: ChannelUpdateInput) -> Result<ChannelPayload> {
+    async fn channel_update(
+        &self,
+        ctx: &Context<'_>,
+        input: ChannelUpdateInput,
+    ) -> Result<ChannelPayload> {
         let st = state(ctx);
         let r = async {
             let id = ids::decode(&input.id, "Channel", "id")?;
@@ -478,19 +554,35 @@ impl MutationRoot {
         Ok(settle(r.await, |_| input.id.clone())?.into())
     }
 
-    async fn inbox_create(&self, ctx: &Context<'_>, input: InboxCreateInput) -> Result<InboxPayload> {
+    async fn inbox_create(
+        &self,
+        ctx: &Context<'_>,
+        input: InboxCreateInput,
+    ) -> Result<InboxPayload> {
         let r = async {
             let account_id = ids::decode(&input.account_id, "Account", "accountId")?;
             let channel_id = ids::decode(&input.channel_id, "Channel", "channelId")?;
-            services::inboxes::create(&state(ctx).db, principal(ctx), account_id, channel_id, &input.name).await
+            services::inboxes::create(
+                &state(ctx).db,
+                principal(ctx),
+                account_id,
+                channel_id,
+                &input.name,
+            )
+            .await
         };
         Ok(settle(r.await, Inbox)?.into())
     }
 
-    async fn inbox_update(&self, ctx: &Context<'_>, input: InboxUpdateInput) -> Result<InboxPayload> {
+    async fn inbox_update(
+        &self,
+        ctx: &Context<'_>,
+        input: InboxUpdateInput,
+    ) -> Result<InboxPayload> {
         let r = async {
             let id = ids::decode(&input.id, "Inbox", "id")?;
-            services::inboxes::update(&state(ctx).db, principal(ctx), id, input.name.as_deref()).await
+            services::inboxes::update(&state(ctx).db, principal(ctx), id, input.name.as_deref())
+                .await
         };
         Ok(settle(r.await, Inbox)?.into())
     }
@@ -503,7 +595,11 @@ impl MutationRoot {
         Ok(settle(r.await, |_| input.id.clone())?.into())
     }
 
-    async fn contact_create(&self, ctx: &Context<'_>, input: ContactCreateInput) -> Result<ContactPayload> {
+    async fn contact_create(
+        &self,
+        ctx: &Context<'_>,
+        input: ContactCreateInput,
+    ) -> Result<ContactPayload> {
         let r = async {
             let account_id = ids::decode(&input.account_id, "Account", "accountId")?;
             let f = ContactFields {
@@ -521,7 +617,11 @@ impl MutationRoot {
         Ok(settle(r.await, Contact)?.into())
     }
 
-    async fn contact_update(&self, ctx: &Context<'_>, input: ContactUpdateInput) -> Result<ContactPayload> {
+    async fn contact_update(
+        &self,
+        ctx: &Context<'_>,
+        input: ContactUpdateInput,
+    ) -> Result<ContactPayload> {
         let r = async {
             let id = ids::decode(&input.id, "Contact", "id")?;
             let f = ContactFields {
@@ -547,7 +647,11 @@ impl MutationRoot {
         Ok(settle(r.await, |_| input.id.clone())?.into())
     }
 
-    async fn conversation_create(&self, ctx: &Context<'_>, input: ConversationCreateInput) -> Result<ConversationPayload> {
+    async fn conversation_create(
+        &self,
+        ctx: &Context<'_>,
+        input: ConversationCreateInput,
+    ) -> Result<ConversationPayload> {
         let r = async {
             let new = services::conversations::NewConversation {
                 account_id: ids::decode(&input.account_id, "Account", "accountId")?,
@@ -571,7 +675,11 @@ impl MutationRoot {
         Ok(settle(r.await, Conversation)?.into())
     }
 
-    async fn conversation_update(&self, ctx: &Context<'_>, input: ConversationUpdateInput) -> Result<ConversationPayload> {
+    async fn conversation_update(
+        &self,
+        ctx: &Context<'_>,
+        input: ConversationUpdateInput,
+    ) -> Result<ConversationPayload> {
         let r = async {
             let id = ids::decode(&input.id, "Conversation", "id")?;
             let f = ConversationFields {
@@ -591,7 +699,11 @@ impl MutationRoot {
     }
 
     /// Administrators only.
-    async fn conversation_delete(&self, ctx: &Context<'_>, input: DeleteInput) -> Result<DeletePayload> {
+    async fn conversation_delete(
+        &self,
+        ctx: &Context<'_>,
+        input: DeleteInput,
+    ) -> Result<DeletePayload> {
         let r = async {
             let id = ids::decode(&input.id, "Conversation", "id")?;
             services::conversations::delete(&state(ctx).db, principal(ctx), id).await
@@ -599,14 +711,24 @@ impl MutationRoot {
         Ok(settle(r.await, |_| input.id.clone())?.into())
     }
 
-    async fn message_create(&self, ctx: &Context<'_>, input: MessageCreateInput) -> Result<MessagePayload> {
+    async fn message_create(
+        &self,
+        ctx: &Context<'_>,
+        input: MessageCreateInput,
+    ) -> Result<MessagePayload> {
         let r = async {
             let new = services::messages::NewMessage {
-                conversation_id: ids::decode(&input.conversation_id, "Conversation", "conversationId")?,
+                conversation_id: ids::decode(
+                    &input.conversation_id,
+                    "Conversation",
+                    "conversationId",
+                )?,
                 message_type: input.message_type.map(Into::into),
                 sender_type: input.sender_type.map(Into::into),
                 sender_id: match input.sender_type {
-                    Some(SenderType::Contact) => ids::opt(input.sender_id.as_ref(), "Contact", "senderId")?,
+                    Some(SenderType::Contact) => {
+                        ids::opt(input.sender_id.as_ref(), "Contact", "senderId")?
+                    }
                     _ => ids::opt(input.sender_id.as_ref(), "User", "senderId")?,
                 },
                 content: input.content,
@@ -622,7 +744,11 @@ impl MutationRoot {
         Ok(settle(r.await, Message)?.into())
     }
 
-    async fn message_update(&self, ctx: &Context<'_>, input: MessageUpdateInput) -> Result<MessagePayload> {
+    async fn message_update(
+        &self,
+        ctx: &Context<'_>,
+        input: MessageUpdateInput,
+    ) -> Result<MessagePayload> {
         let r = async {
             let id = ids::decode(&input.id, "Message", "id")?;
             let f = MessageFields {
@@ -667,11 +793,16 @@ impl MutationRoot {
                 basic_auth: input.basic_auth.map(|b| Some((b.username, b.password))),
                 state: None,
             };
-            services::webhook_subscriptions::create(&st.db, &st.keys, principal(ctx), account_id, f).await
+            services::webhook_subscriptions::create(&st.db, &st.keys, principal(ctx), account_id, f)
+                .await
         };
         let (pair, user_errors) = settle(r.await, |x| x)?;
         let (sub, secret) = pair.map(|(m, s)| (WebhookSubscription(m), s)).unzip();
-        Ok(WebhookSubscriptionCreatePayload { webhook_subscription: sub, secret, user_errors })
+        Ok(WebhookSubscriptionCreatePayload {
+            webhook_subscription: sub,
+            secret,
+            user_errors,
+        })
     }
 
     async fn webhook_subscription_update(
@@ -699,7 +830,11 @@ impl MutationRoot {
         Ok(settle(r.await, WebhookSubscription)?.into())
     }
 
-    async fn webhook_subscription_delete(&self, ctx: &Context<'_>, input: DeleteInput) -> Result<DeletePayload> {
+    async fn webhook_subscription_delete(
+        &self,
+        ctx: &Context<'_>,
+        input: DeleteInput,
+    ) -> Result<DeletePayload> {
         let r = async {
             let id = ids::decode(&input.id, "WebhookSubscription", "id")?;
             services::webhook_subscriptions::delete(&state(ctx).db, principal(ctx), id).await
@@ -708,18 +843,37 @@ impl MutationRoot {
     }
 
     /// Account administrators (users) only. The response carries the token, once.
-    async fn api_token_create(&self, ctx: &Context<'_>, input: ApiTokenCreateInput) -> Result<ApiTokenCreatePayload> {
+    async fn api_token_create(
+        &self,
+        ctx: &Context<'_>,
+        input: ApiTokenCreateInput,
+    ) -> Result<ApiTokenCreatePayload> {
         let r = async {
             let account_id = ids::decode(&input.account_id, "Account", "accountId")?;
-            services::api_tokens::create(&state(ctx).db, principal(ctx), account_id, &input.name, input.role.map(Into::into), input.expires_at)
-                .await
+            services::api_tokens::create(
+                &state(ctx).db,
+                principal(ctx),
+                account_id,
+                &input.name,
+                input.role.map(Into::into),
+                input.expires_at,
+            )
+            .await
         };
         let (pair, user_errors) = settle(r.await, |x| x)?;
         let (tok, token) = pair.map(|(m, t)| (ApiToken(m), t)).unzip();
-        Ok(ApiTokenCreatePayload { api_token: tok, token, user_errors })
+        Ok(ApiTokenCreatePayload {
+            api_token: tok,
+            token,
+            user_errors,
+        })
     }
 
-    async fn api_token_revoke(&self, ctx: &Context<'_>, input: DeleteInput) -> Result<ApiTokenPayload> {
+    async fn api_token_revoke(
+        &self,
+        ctx: &Context<'_>,
+        input: DeleteInput,
+    ) -> Result<ApiTokenPayload> {
         let r = async {
             let id = ids::decode(&input.id, "ApiToken", "id")?;
             services::api_tokens::revoke(&state(ctx).db, principal(ctx), id).await
@@ -727,4 +881,3 @@ impl MutationRoot {
         Ok(settle(r.await, ApiToken)?.into())
     }
 }
-

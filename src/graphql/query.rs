@@ -24,24 +24,42 @@ impl QueryRoot {
     async fn node(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Node>> {
         let (st, who) = (state(ctx), principal(ctx));
         who.require_authenticated()?;
-        let Some((kind, n)) = ids::parse(&id) else { return Ok(None) };
+        let Some((kind, n)) = ids::parse(&id) else {
+            return Ok(None);
+        };
         let db = &st.db;
         let found = match kind {
-            "Account" => services::accounts::get(db, who, n).await.map(|m| Node::Account(Account(m))),
-            "User" => services::users::get(db, who, n).await.map(|m| Node::User(User(m))),
-            "Channel" => services::channels::get(db, who, n).await.map(|m| Node::Channel(Channel(m))),
-            "Inbox" => services::inboxes::get(db, who, n).await.map(|m| Node::Inbox(Inbox(m))),
-            "Contact" => services::contacts::get(db, who, n).await.map(|m| Node::Contact(Contact(m))),
-            "Conversation" => services::conversations::get(db, who, n).await.map(|m| Node::Conversation(Conversation(m))),
-            "Message" => services::messages::get(db, who, n).await.map(|m| Node::Message(Message(m))),
-            "WebhookSubscription" => {
-                services::webhook_subscriptions::get(db, who, n).await.map(|m| Node::WebhookSubscription(WebhookSubscription(m)))
-            }
+            "Account" => services::accounts::get(db, who, n)
+                .await
+                .map(|m| Node::Account(Account(m))),
+            "User" => services::users::get(db, who, n)
+                .await
+                .map(|m| Node::User(User(m))),
+            "Channel" => services::channels::get(db, who, n)
+                .await
+                .map(|m| Node::Channel(Channel(m))),
+            "Inbox" => services::inboxes::get(db, who, n)
+                .await
+                .map(|m| Node::Inbox(Inbox(m))),
+            "Contact" => services::contacts::get(db, who, n)
+                .await
+                .map(|m| Node::Contact(Contact(m))),
+            "Conversation" => services::conversations::get(db, who, n)
+                .await
+                .map(|m| Node::Conversation(Conversation(m))),
+            "Message" => services::messages::get(db, who, n)
+                .await
+                .map(|m| Node::Message(Message(m))),
+            "WebhookSubscription" => services::webhook_subscriptions::get(db, who, n)
+                .await
+                .map(|m| Node::WebhookSubscription(WebhookSubscription(m))),
             _ => return Ok(None),
         };
         match found {
             Ok(n) => Ok(Some(n)),
-            Err(crate::error::Error::NotFound { .. }) | Err(crate::error::Error::Forbidden(_)) => Ok(None),
+            Err(crate::error::Error::NotFound { .. }) | Err(crate::error::Error::Forbidden(_)) => {
+                Ok(None)
+            }
             Err(e) => Err(e.into()),
         }
     }
@@ -52,7 +70,12 @@ impl QueryRoot {
     }
 
     /// Accounts the caller can see (all of them for platform administrators).
-    async fn accounts(&self, ctx: &Context<'_>, first: Option<i32>, after: Option<String>) -> Result<Connection<String, Account>> {
+    async fn accounts(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<Connection<String, Account>> {
         let page = Page::new(first, ids::parse_cursor(after.as_deref())?)?;
         let p = services::accounts::list(&state(ctx).db, principal(ctx), page).await?;
         Ok(conn(p, |m| m.id, Account))
@@ -62,12 +85,17 @@ impl QueryRoot {
     async fn account(&self, ctx: &Context<'_>, id: ID) -> Result<Account> {
         principal(ctx).require_authenticated()?;
         let id = ids::decode_arg(&id, "Account")?;
-        Ok(Account(services::accounts::get(&state(ctx).db, principal(ctx), id).await?))
+        Ok(Account(
+            services::accounts::get(&state(ctx).db, principal(ctx), id).await?,
+        ))
     }
 
     /// Open to anonymous callers.
     async fn setup_status(&self, ctx: &Context<'_>) -> Result<SetupStatus> {
         let has = services::users::has_platform_admin(&state(ctx).db).await?;
-        Ok(SetupStatus { needs_first_admin: !has, version: env!("CARGO_PKG_VERSION") })
+        Ok(SetupStatus {
+            needs_first_admin: !has,
+            version: env!("CARGO_PKG_VERSION"),
+        })
     }
 }

@@ -1,6 +1,8 @@
 //! GraphQL object types. Each wraps an entity model; secrets never appear here.
 
-use async_graphql::{Context, ID, Interface, Json, Object, Result, SimpleObject, Union, connection::Connection};
+use async_graphql::{
+    Context, ID, Interface, Json, Object, Result, SimpleObject, Union, connection::Connection,
+};
 use chrono::{DateTime, Utc};
 use entity::enums as e;
 
@@ -55,12 +57,34 @@ impl Account {
     async fn viewer_role(&self, ctx: &Context<'_>) -> Option<Role> {
         principal(ctx).role_in(self.0.id).map(Into::into)
     }
-    async fn channels(&self, ctx: &Context<'_>, first: Option<i32>, after: Option<String>) -> Result<Connection<String, Channel>> {
-        let p = services::channels::list(&state(ctx).db, principal(ctx), self.0.id, page(first, after)?).await?;
+    async fn channels(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<Connection<String, Channel>> {
+        let p = services::channels::list(
+            &state(ctx).db,
+            principal(ctx),
+            self.0.id,
+            page(first, after)?,
+        )
+        .await?;
         Ok(conn(p, |m| m.id, Channel))
     }
-    async fn inboxes(&self, ctx: &Context<'_>, first: Option<i32>, after: Option<String>) -> Result<Connection<String, Inbox>> {
-        let p = services::inboxes::list(&state(ctx).db, principal(ctx), self.0.id, page(first, after)?).await?;
+    async fn inboxes(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<Connection<String, Inbox>> {
+        let p = services::inboxes::list(
+            &state(ctx).db,
+            principal(ctx),
+            self.0.id,
+            page(first, after)?,
+        )
+        .await?;
         Ok(conn(p, |m| m.id, Inbox))
     }
     /// Contacts; `search` matches first/last name, email or phone number (case-insensitive).
@@ -71,7 +95,14 @@ impl Account {
         after: Option<String>,
         search: Option<String>,
     ) -> Result<Connection<String, Contact>> {
-        let p = services::contacts::list(&state(ctx).db, principal(ctx), self.0.id, search.as_deref(), page(first, after)?).await?;
+        let p = services::contacts::list(
+            &state(ctx).db,
+            principal(ctx),
+            self.0.id,
+            search.as_deref(),
+            page(first, after)?,
+        )
+        .await?;
         Ok(conn(p, |m| m.id, Contact))
     }
     #[allow(clippy::too_many_arguments)]
@@ -88,12 +119,28 @@ impl Account {
     ) -> Result<Connection<String, Conversation>> {
         let filter = ConversationFilter {
             status: status.map(Into::into),
-            inbox_id: inbox_id.as_ref().map(|i| ids::decode_arg(i, "Inbox")).transpose()?,
-            assignee_id: assignee_id.as_ref().map(|i| ids::decode_arg(i, "User")).transpose()?,
-            contact_id: contact_id.as_ref().map(|i| ids::decode_arg(i, "Contact")).transpose()?,
+            inbox_id: inbox_id
+                .as_ref()
+                .map(|i| ids::decode_arg(i, "Inbox"))
+                .transpose()?,
+            assignee_id: assignee_id
+                .as_ref()
+                .map(|i| ids::decode_arg(i, "User"))
+                .transpose()?,
+            contact_id: contact_id
+                .as_ref()
+                .map(|i| ids::decode_arg(i, "Contact"))
+                .transpose()?,
             unassigned: unassigned.unwrap_or(false),
         };
-        let p = services::conversations::list(&state(ctx).db, principal(ctx), self.0.id, filter, page(first, after)?).await?;
+        let p = services::conversations::list(
+            &state(ctx).db,
+            principal(ctx),
+            self.0.id,
+            filter,
+            page(first, after)?,
+        )
+        .await?;
         Ok(conn(p, |m| m.id, Conversation))
     }
     /// Administrators only.
@@ -103,16 +150,44 @@ impl Account {
         first: Option<i32>,
         after: Option<String>,
     ) -> Result<Connection<String, WebhookSubscription>> {
-        let p = services::webhook_subscriptions::list(&state(ctx).db, principal(ctx), self.0.id, page(first, after)?).await?;
+        let p = services::webhook_subscriptions::list(
+            &state(ctx).db,
+            principal(ctx),
+            self.0.id,
+            page(first, after)?,
+        )
+        .await?;
         Ok(conn(p, |m| m.id, WebhookSubscription))
     }
     /// Administrators only.
-    async fn api_tokens(&self, ctx: &Context<'_>, first: Option<i32>, after: Option<String>) -> Result<Connection<String, ApiToken>> {
-        let p = services::api_tokens::list(&state(ctx).db, principal(ctx), self.0.id, page(first, after)?).await?;
+    async fn api_tokens(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<Connection<String, ApiToken>> {
+        let p = services::api_tokens::list(
+            &state(ctx).db,
+            principal(ctx),
+            self.0.id,
+            page(first, after)?,
+        )
+        .await?;
         Ok(conn(p, |m| m.id, ApiToken))
     }
-    async fn members(&self, ctx: &Context<'_>, first: Option<i32>, after: Option<String>) -> Result<Connection<String, Membership>> {
-        let p = services::users::members(&state(ctx).db, principal(ctx), self.0.id, page(first, after)?).await?;
+    async fn members(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<Connection<String, Membership>> {
+        let p = services::users::members(
+            &state(ctx).db,
+            principal(ctx),
+            self.0.id,
+            page(first, after)?,
+        )
+        .await?;
         Ok(conn(p, |m| m.id, Membership))
     }
 }
@@ -230,7 +305,11 @@ impl Inbox {
         &self.0.name
     }
     async fn channel(&self, ctx: &Context<'_>) -> Result<Option<Channel>> {
-        Ok(loaders(ctx).channels.load_one(self.0.channel_id).await?.map(Channel))
+        Ok(loaders(ctx)
+            .channels
+            .load_one(self.0.channel_id)
+            .await?
+            .map(Channel))
     }
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at
@@ -273,7 +352,11 @@ impl Contact {
     }
     /// First and last name joined, or null.
     async fn name(&self) -> Option<String> {
-        let n = [self.0.first_name.as_deref(), self.0.last_name.as_deref()].into_iter().flatten().collect::<Vec<_>>().join(" ");
+        let n = [self.0.first_name.as_deref(), self.0.last_name.as_deref()]
+            .into_iter()
+            .flatten()
+            .collect::<Vec<_>>()
+            .join(" ");
         (!n.is_empty()).then_some(n)
     }
     async fn phone_number(&self) -> Option<&str> {
@@ -289,16 +372,51 @@ impl Contact {
         Json(self.0.custom_attributes.clone())
     }
     async fn tags(&self, ctx: &Context<'_>) -> Result<Vec<Tag>> {
-        let tags = loaders(ctx).tags.load_one(self.0.id).await?.unwrap_or_default();
-        Ok(tags.into_iter().map(|t| Tag { database_id: t.id, name: t.name }).collect())
+        let tags = loaders(ctx)
+            .tags
+            .load_one(self.0.id)
+            .await?
+            .unwrap_or_default();
+        Ok(tags
+            .into_iter()
+            .map(|t| Tag {
+                database_id: t.id,
+                name: t.name,
+            })
+            .collect())
     }
     async fn meta(&self, ctx: &Context<'_>) -> Result<Vec<ContactMeta>> {
-        let meta = loaders(ctx).meta.load_one(self.0.id).await?.unwrap_or_default();
-        Ok(meta.into_iter().map(|m| ContactMeta { key: m.meta_key, value: m.meta_value }).collect())
+        let meta = loaders(ctx)
+            .meta
+            .load_one(self.0.id)
+            .await?
+            .unwrap_or_default();
+        Ok(meta
+            .into_iter()
+            .map(|m| ContactMeta {
+                key: m.meta_key,
+                value: m.meta_value,
+            })
+            .collect())
     }
-    async fn conversations(&self, ctx: &Context<'_>, first: Option<i32>, after: Option<String>) -> Result<Connection<String, Conversation>> {
-        let filter = ConversationFilter { contact_id: Some(self.0.id), ..Default::default() };
-        let p = services::conversations::list(&state(ctx).db, principal(ctx), self.0.account_id, filter, page(first, after)?).await?;
+    async fn conversations(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<Connection<String, Conversation>> {
+        let filter = ConversationFilter {
+            contact_id: Some(self.0.id),
+            ..Default::default()
+        };
+        let p = services::conversations::list(
+            &state(ctx).db,
+            principal(ctx),
+            self.0.account_id,
+            filter,
+            page(first, after)?,
+        )
+        .await?;
         Ok(conn(p, |m| m.id, Conversation))
     }
     async fn created_at(&self) -> DateTime<Utc> {
@@ -326,18 +444,34 @@ impl Conversation {
         self.0.status.into()
     }
     async fn inbox(&self, ctx: &Context<'_>) -> Result<Option<Inbox>> {
-        Ok(loaders(ctx).inboxes.load_one(self.0.inbox_id).await?.map(Inbox))
+        Ok(loaders(ctx)
+            .inboxes
+            .load_one(self.0.inbox_id)
+            .await?
+            .map(Inbox))
     }
     async fn contact(&self, ctx: &Context<'_>) -> Result<Option<Contact>> {
-        Ok(loaders(ctx).contacts.load_one(self.0.contact_id).await?.map(Contact))
+        Ok(loaders(ctx)
+            .contacts
+            .load_one(self.0.contact_id)
+            .await?
+            .map(Contact))
     }
     /// The contact's id in the inbox's channel.
     async fn source_id(&self, ctx: &Context<'_>) -> Result<Option<String>> {
-        let Some(ci) = self.0.contact_inbox_id else { return Ok(None) };
-        Ok(loaders(ctx).contact_inboxes.load_one(ci).await?.map(|c| c.source_id))
+        let Some(ci) = self.0.contact_inbox_id else {
+            return Ok(None);
+        };
+        Ok(loaders(ctx)
+            .contact_inboxes
+            .load_one(ci)
+            .await?
+            .map(|c| c.source_id))
     }
     async fn assignee(&self, ctx: &Context<'_>) -> Result<Option<User>> {
-        let Some(a) = self.0.assignee_id else { return Ok(None) };
+        let Some(a) = self.0.assignee_id else {
+            return Ok(None);
+        };
         Ok(loaders(ctx).users.load_one(a).await?.map(User))
     }
     async fn department_id(&self) -> Option<i64> {
@@ -350,7 +484,9 @@ impl Conversation {
         self.0.unread_count
     }
     async fn last_message(&self, ctx: &Context<'_>) -> Result<Option<Message>> {
-        let Some(m) = self.0.last_message_id else { return Ok(None) };
+        let Some(m) = self.0.last_message_id else {
+            return Ok(None);
+        };
         Ok(loaders(ctx).messages.load_one(m).await?.map(Message))
     }
     async fn last_message_at(&self) -> Option<DateTime<Utc>> {
@@ -377,8 +513,19 @@ impl Conversation {
     async fn custom_attributes(&self) -> Json<serde_json::Value> {
         Json(self.0.custom_attributes.clone())
     }
-    async fn messages(&self, ctx: &Context<'_>, first: Option<i32>, after: Option<String>) -> Result<Connection<String, Message>> {
-        let p = services::messages::list(&state(ctx).db, principal(ctx), self.0.id, page(first, after)?).await?;
+    async fn messages(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<Connection<String, Message>> {
+        let p = services::messages::list(
+            &state(ctx).db,
+            principal(ctx),
+            self.0.id,
+            page(first, after)?,
+        )
+        .await?;
         Ok(conn(p, |m| m.id, Message))
     }
     async fn created_at(&self) -> DateTime<Utc> {
@@ -416,7 +563,11 @@ impl Message {
         ids::encode("Account", self.0.account_id)
     }
     async fn conversation(&self, ctx: &Context<'_>) -> Result<Option<Conversation>> {
-        Ok(loaders(ctx).conversations.load_one(self.0.conversation_id).await?.map(Conversation))
+        Ok(loaders(ctx)
+            .conversations
+            .load_one(self.0.conversation_id)
+            .await?
+            .map(Conversation))
     }
     async fn message_type(&self) -> MessageType {
         self.0.message_type.into()
@@ -427,8 +578,16 @@ impl Message {
     async fn sender(&self, ctx: &Context<'_>) -> Result<Option<MessageSender>> {
         let l = loaders(ctx);
         Ok(match (self.0.sender_type, self.0.sender_id) {
-            (e::SenderType::Contact, Some(id)) => l.contacts.load_one(id).await?.map(|c| MessageSender::Contact(Contact(c))),
-            (e::SenderType::User, Some(id)) => l.users.load_one(id).await?.map(|u| MessageSender::User(User(u))),
+            (e::SenderType::Contact, Some(id)) => l
+                .contacts
+                .load_one(id)
+                .await?
+                .map(|c| MessageSender::Contact(Contact(c))),
+            (e::SenderType::User, Some(id)) => l
+                .users
+                .load_one(id)
+                .await?
+                .map(|u| MessageSender::User(User(u))),
             (e::SenderType::Bot, id) => Some(MessageSender::Bot(Bot { database_id: id })),
             _ => None,
         })
@@ -498,16 +657,23 @@ impl WebhookSubscription {
         self.0.format.into()
     }
     async fn channel(&self, ctx: &Context<'_>) -> Result<Option<Channel>> {
-        let Some(id) = self.0.channel_id else { return Ok(None) };
+        let Some(id) = self.0.channel_id else {
+            return Ok(None);
+        };
         Ok(loaders(ctx).channels.load_one(id).await?.map(Channel))
     }
     async fn inbox(&self, ctx: &Context<'_>) -> Result<Option<Inbox>> {
-        let Some(id) = self.0.inbox_id else { return Ok(None) };
+        let Some(id) = self.0.inbox_id else {
+            return Ok(None);
+        };
         Ok(loaders(ctx).inboxes.load_one(id).await?.map(Inbox))
     }
     /// Custom headers sent with every delivery.
     async fn headers(&self) -> Vec<Header> {
-        services::webhook_subscriptions::headers_of(&self.0).into_iter().map(|(name, value)| Header { name, value }).collect()
+        services::webhook_subscriptions::headers_of(&self.0)
+            .into_iter()
+            .map(|(name, value)| Header { name, value })
+            .collect()
     }
     async fn has_bearer_token(&self) -> bool {
         self.0.bearer_token_encrypted.is_some()
@@ -580,7 +746,9 @@ pub struct Viewer;
 impl Viewer {
     /// The logged-in user (null for API tokens).
     async fn user(&self, ctx: &Context<'_>) -> Result<Option<User>> {
-        let Some(id) = principal(ctx).user_id() else { return Ok(None) };
+        let Some(id) = principal(ctx).user_id() else {
+            return Ok(None);
+        };
         Ok(loaders(ctx).users.load_one(id).await?.map(User))
     }
     async fn is_platform_admin(&self, ctx: &Context<'_>) -> bool {
@@ -589,9 +757,10 @@ impl Viewer {
     /// For API tokens: the one account the token acts for.
     async fn api_token_account_id(&self, ctx: &Context<'_>) -> Option<ID> {
         match principal(ctx) {
-            crate::auth::Principal::ApiToken { account_id, .. } => Some(ids::encode("Account", *account_id)),
+            crate::auth::Principal::ApiToken { account_id, .. } => {
+                Some(ids::encode("Account", *account_id))
+            }
             _ => None,
         }
     }
 }
-

@@ -2,7 +2,10 @@
 //! administrators rename theirs.
 
 use entity::{account, account_user, enums::Role};
-use sea_orm::{ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, Set, TransactionTrait};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, Set,
+    TransactionTrait,
+};
 
 use super::{Page, PageOf, paginate};
 use crate::{
@@ -12,23 +15,42 @@ use crate::{
 };
 
 /// Creates an account; the creating user becomes its administrator.
-pub async fn create(db: &DatabaseConnection, principal: &Principal, name: &str) -> Result<account::Model> {
+pub async fn create(
+    db: &DatabaseConnection,
+    principal: &Principal,
+    name: &str,
+) -> Result<account::Model> {
     principal.require_platform_admin()?;
     let mut c = Checks::new();
     let name = c.required("name", name, NAME_MAX);
     c.finish()?;
     let txn = db.begin().await?;
-    let acc = account::ActiveModel { name: Set(name), ..Default::default() }.insert(&txn).await?;
+    let acc = account::ActiveModel {
+        name: Set(name),
+        ..Default::default()
+    }
+    .insert(&txn)
+    .await?;
     if let Some(user_id) = principal.user_id() {
-        account_user::ActiveModel { account_id: Set(acc.id), user_id: Set(user_id), role: Set(Role::Administrator), ..Default::default() }
-            .insert(&txn)
-            .await?;
+        account_user::ActiveModel {
+            account_id: Set(acc.id),
+            user_id: Set(user_id),
+            role: Set(Role::Administrator),
+            ..Default::default()
+        }
+        .insert(&txn)
+        .await?;
     }
     txn.commit().await?;
     Ok(acc)
 }
 
-pub async fn update(db: &DatabaseConnection, principal: &Principal, id: i64, name: Option<&str>) -> Result<account::Model> {
+pub async fn update(
+    db: &DatabaseConnection,
+    principal: &Principal,
+    id: i64,
+    name: Option<&str>,
+) -> Result<account::Model> {
     principal.require_member_in(id, "id")?;
     principal.require_admin(id)?;
     let mut c = Checks::new();
@@ -52,12 +74,23 @@ pub async fn delete(db: &DatabaseConnection, principal: &Principal, id: i64) -> 
     Ok(())
 }
 
-pub async fn get(db: &DatabaseConnection, principal: &Principal, id: i64) -> Result<account::Model> {
+pub async fn get(
+    db: &DatabaseConnection,
+    principal: &Principal,
+    id: i64,
+) -> Result<account::Model> {
     principal.require_member(id)?;
-    account::Entity::find_by_id(id).one(db).await?.ok_or_else(|| Error::not_found("account"))
+    account::Entity::find_by_id(id)
+        .one(db)
+        .await?
+        .ok_or_else(|| Error::not_found("account"))
 }
 
-pub async fn list(db: &DatabaseConnection, principal: &Principal, page: Page) -> Result<PageOf<account::Model>> {
+pub async fn list(
+    db: &DatabaseConnection,
+    principal: &Principal,
+    page: Page,
+) -> Result<PageOf<account::Model>> {
     principal.require_authenticated()?;
     let q = match principal.account_scope() {
         AccountScope::All => account::Entity::find(),

@@ -24,7 +24,9 @@ pub async fn create(
     principal.require_member_in(account_id, "accountId")?;
     principal.require_admin(account_id)?;
     let Some(user_id) = principal.user_id() else {
-        return Err(Error::Forbidden("API tokens are created by users, not by other API tokens".into()));
+        return Err(Error::Forbidden(
+            "API tokens are created by users, not by other API tokens".into(),
+        ));
     };
     let mut c = Checks::new();
     let name = c.required("name", name, NAME_MAX);
@@ -50,8 +52,13 @@ pub async fn create(
     Ok((m, token))
 }
 
-pub async fn revoke(db: &DatabaseConnection, principal: &Principal, id: i64) -> Result<api_token::Model> {
-    let t = load_owned_admin::<api_token::Entity, _>(db, principal, id, "API token", Some("id")).await?;
+pub async fn revoke(
+    db: &DatabaseConnection,
+    principal: &Principal,
+    id: i64,
+) -> Result<api_token::Model> {
+    let t = load_owned_admin::<api_token::Entity, _>(db, principal, id, "API token", Some("id"))
+        .await?;
     if t.revoked_at.is_some() {
         return Ok(t);
     }
@@ -60,7 +67,12 @@ pub async fn revoke(db: &DatabaseConnection, principal: &Principal, id: i64) -> 
     Ok(am.update(db).await?)
 }
 
-pub async fn list(db: &DatabaseConnection, principal: &Principal, account_id: i64, page: Page) -> Result<PageOf<api_token::Model>> {
+pub async fn list(
+    db: &DatabaseConnection,
+    principal: &Principal,
+    account_id: i64,
+    page: Page,
+) -> Result<PageOf<api_token::Model>> {
     principal.require_admin(account_id)?;
     let q = api_token::Entity::find().filter(api_token::Column::AccountId.eq(account_id));
     paginate(db, q, api_token::Column::Id, page).await

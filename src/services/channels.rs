@@ -48,9 +48,17 @@ fn apply(c: &mut Checks, keys: &Keys, am: &mut channel::ActiveModel, f: ChannelF
         am.provider = Set(c.optional("provider", v.as_deref(), 64));
     }
     if let Some(v) = f.country {
-        let v = c.optional("country", v.as_deref(), 8).map(|s| s.to_uppercase());
-        if v.as_ref().is_some_and(|s| !(2..=3).contains(&s.len()) || !s.chars().all(|ch| ch.is_ascii_alphabetic())) {
-            c.push("country", "INVALID", "must be an ISO 3166 country code such as NG or ISR");
+        let v = c
+            .optional("country", v.as_deref(), 8)
+            .map(|s| s.to_uppercase());
+        if v.as_ref().is_some_and(|s| {
+            !(2..=3).contains(&s.len()) || !s.chars().all(|ch| ch.is_ascii_alphabetic())
+        }) {
+            c.push(
+                "country",
+                "INVALID",
+                "must be an ISO 3166 country code such as NG or ISR",
+            );
         }
         am.country = Set(v);
     }
@@ -77,7 +85,13 @@ fn apply(c: &mut Checks, keys: &Keys, am: &mut channel::ActiveModel, f: ChannelF
     }
 }
 
-pub async fn create(db: &DatabaseConnection, keys: &Keys, principal: &Principal, account_id: i64, f: ChannelFields) -> Result<channel::Model> {
+pub async fn create(
+    db: &DatabaseConnection,
+    keys: &Keys,
+    principal: &Principal,
+    account_id: i64,
+    f: ChannelFields,
+) -> Result<channel::Model> {
     principal.require_member_in(account_id, "accountId")?;
     principal.require_admin(account_id)?;
     let mut c = Checks::new();
@@ -105,8 +119,15 @@ pub async fn create(db: &DatabaseConnection, keys: &Keys, principal: &Principal,
     Ok(am.insert(db).await?)
 }
 
-pub async fn update(db: &DatabaseConnection, keys: &Keys, principal: &Principal, id: i64, f: ChannelFields) -> Result<channel::Model> {
-    let ch = load_owned_admin::<channel::Entity, _>(db, principal, id, "channel", Some("id")).await?;
+pub async fn update(
+    db: &DatabaseConnection,
+    keys: &Keys,
+    principal: &Principal,
+    id: i64,
+    f: ChannelFields,
+) -> Result<channel::Model> {
+    let ch =
+        load_owned_admin::<channel::Entity, _>(db, principal, id, "channel", Some("id")).await?;
     let mut c = Checks::new();
     let mut am: channel::ActiveModel = ch.into();
     apply(&mut c, keys, &mut am, f);
@@ -120,11 +141,24 @@ pub async fn delete(db: &DatabaseConnection, principal: &Principal, id: i64) -> 
     Ok(())
 }
 
-pub async fn get(db: &DatabaseConnection, principal: &Principal, id: i64) -> Result<channel::Model> {
-    Ok(load_owned::<channel::Entity, _>(db, principal, id, "channel", None).await?.0)
+pub async fn get(
+    db: &DatabaseConnection,
+    principal: &Principal,
+    id: i64,
+) -> Result<channel::Model> {
+    Ok(
+        load_owned::<channel::Entity, _>(db, principal, id, "channel", None)
+            .await?
+            .0,
+    )
 }
 
-pub async fn list(db: &DatabaseConnection, principal: &Principal, account_id: i64, page: Page) -> Result<PageOf<channel::Model>> {
+pub async fn list(
+    db: &DatabaseConnection,
+    principal: &Principal,
+    account_id: i64,
+    page: Page,
+) -> Result<PageOf<channel::Model>> {
     principal.require_member(account_id)?;
     let q = channel::Entity::find().filter(channel::Column::AccountId.eq(account_id));
     paginate(db, q, channel::Column::Id, page).await
@@ -134,4 +168,3 @@ pub async fn list(db: &DatabaseConnection, principal: &Principal, account_id: i6
 pub fn has_credentials(ch: &channel::Model) -> bool {
     ch.credentials_encrypted.is_some()
 }
-

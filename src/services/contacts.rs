@@ -5,9 +5,9 @@ use std::collections::BTreeSet;
 
 use entity::{contact, contact_inbox, contact_meta, contact_tag, inbox, tag};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, Set, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait,
+    QueryFilter, Set, TransactionTrait,
     sea_query::{Expr, ExprTrait, Func, OnConflict},
-    Condition,
 };
 
 use super::{Page, PageOf, load_owned, paginate};
@@ -64,7 +64,10 @@ fn apply(c: &mut Checks, am: &mut contact::ActiveModel, f: ContactFields) -> Ext
         if tags.len() > MAX_TAGS {
             c.push("tags", "TOO_LONG", format!("at most {MAX_TAGS} tags"));
         }
-        let set: BTreeSet<String> = tags.iter().map(|t| c.required("tags", t, TAG_MAX)).collect();
+        let set: BTreeSet<String> = tags
+            .iter()
+            .map(|t| c.required("tags", t, TAG_MAX))
+            .collect();
         set.into_iter().collect()
     });
     let meta = f.meta.map(|meta| {
@@ -86,9 +89,17 @@ fn apply(c: &mut Checks, am: &mut contact::ActiveModel, f: ContactFields) -> Ext
     Extras { tags, meta }
 }
 
-async fn write_extras<C: ConnectionTrait>(db: &C, account_id: i64, contact_id: i64, x: Extras) -> Result<()> {
+async fn write_extras<C: ConnectionTrait>(
+    db: &C,
+    account_id: i64,
+    contact_id: i64,
+    x: Extras,
+) -> Result<()> {
     if let Some(tags) = x.tags {
-        contact_tag::Entity::delete_many().filter(contact_tag::Column::ContactId.eq(contact_id)).exec(db).await?;
+        contact_tag::Entity::delete_many()
+            .filter(contact_tag::Column::ContactId.eq(contact_id))
+            .exec(db)
+            .await?;
         if !tags.is_empty() {
             // insert_many skips ActiveModelBehavior, so timestamps are set here.
             let now = chrono::Utc::now();
@@ -100,7 +111,11 @@ async fn write_extras<C: ConnectionTrait>(db: &C, account_id: i64, contact_id: i
                 ..Default::default()
             });
             tag::Entity::insert_many(rows)
-                .on_conflict(OnConflict::columns([tag::Column::AccountId, tag::Column::Name]).do_nothing().to_owned())
+                .on_conflict(
+                    OnConflict::columns([tag::Column::AccountId, tag::Column::Name])
+                        .do_nothing()
+                        .to_owned(),
+                )
                 .exec_without_returning(db)
                 .await?;
             let ids = tag::Entity::find()
@@ -113,11 +128,16 @@ async fn write_extras<C: ConnectionTrait>(db: &C, account_id: i64, contact_id: i
                 tag_id: Set(t.id),
                 created_at: Set(chrono::Utc::now()),
             });
-            contact_tag::Entity::insert_many(links).exec_without_returning(db).await?;
+            contact_tag::Entity::insert_many(links)
+                .exec_without_returning(db)
+                .await?;
         }
     }
     if let Some(meta) = x.meta {
-        contact_meta::Entity::delete_many().filter(contact_meta::Column::ContactId.eq(contact_id)).exec(db).await?;
+        contact_meta::Entity::delete_many()
+            .filter(contact_meta::Column::ContactId.eq(contact_id))
+            .exec(db)
+            .await?;
         if !meta.is_empty() {
             let rows = meta.into_iter().map(|(k, v)| contact_meta::ActiveModel {
                 contact_id: Set(contact_id),
@@ -127,13 +147,20 @@ async fn write_extras<C: ConnectionTrait>(db: &C, account_id: i64, contact_id: i
                 updated_at: Set(chrono::Utc::now()),
                 ..Default::default()
             });
-            contact_meta::Entity::insert_many(rows).exec_without_returning(db).await?;
+            contact_meta::Entity::insert_many(rows)
+                .exec_without_returning(db)
+                .await?;
         }
     }
     Ok(())
 }
 
-pub async fn create(db: &DatabaseConnection, principal: &Principal, account_id: i64, f: ContactFields) -> Result<contact::Model> {
+pub async fn create(
+    db: &DatabaseConnection,
+    principal: &Principal,
+    account_id: i64,
+    f: ContactFields,
+) -> Result<contact::Model> {
     principal.require_member_in(account_id, "accountId")?;
     let mut c = Checks::new();
     let mut am = contact::ActiveModel {
@@ -155,8 +182,14 @@ pub async fn create(db: &DatabaseConnection, principal: &Principal, account_id: 
     Ok(ct)
 }
 
-pub async fn update(db: &DatabaseConnection, principal: &Principal, id: i64, f: ContactFields) -> Result<contact::Model> {
-    let (ct, _) = load_owned::<contact::Entity, _>(db, principal, id, "contact", Some("id")).await?;
+pub async fn update(
+    db: &DatabaseConnection,
+    principal: &Principal,
+    id: i64,
+    f: ContactFields,
+) -> Result<contact::Model> {
+    let (ct, _) =
+        load_owned::<contact::Entity, _>(db, principal, id, "contact", Some("id")).await?;
     let account_id = ct.account_id;
     let mut c = Checks::new();
     let mut am: contact::ActiveModel = ct.into();
@@ -176,8 +209,16 @@ pub async fn delete(db: &DatabaseConnection, principal: &Principal, id: i64) -> 
     Ok(())
 }
 
-pub async fn get(db: &DatabaseConnection, principal: &Principal, id: i64) -> Result<contact::Model> {
-    Ok(load_owned::<contact::Entity, _>(db, principal, id, "contact", None).await?.0)
+pub async fn get(
+    db: &DatabaseConnection,
+    principal: &Principal,
+    id: i64,
+) -> Result<contact::Model> {
+    Ok(
+        load_owned::<contact::Entity, _>(db, principal, id, "contact", None)
+            .await?
+            .0,
+    )
 }
 
 /// Contacts of an account; `search` matches name, email or phone, case-insensitively.
@@ -192,11 +233,20 @@ pub async fn list(
     let mut q = contact::Entity::find().filter(contact::Column::AccountId.eq(account_id));
     if let Some(s) = search.map(str::trim).filter(|s| !s.is_empty()) {
         if s.chars().count() > NAME_MAX {
-            return Err(Error::BadInput(format!("`search` is longer than {NAME_MAX} characters")));
+            return Err(Error::BadInput(format!(
+                "`search` is longer than {NAME_MAX} characters"
+            )));
         }
-        let escaped = s.to_lowercase().replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+        let escaped = s
+            .to_lowercase()
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_");
         let pat = format!("%{escaped}%");
-        let like = |col: contact::Column| Expr::expr(Func::lower(Expr::col(col))).like(sea_orm::sea_query::LikeExpr::new(&pat).escape('\\'));
+        let like = |col: contact::Column| {
+            Expr::expr(Func::lower(Expr::col(col)))
+                .like(sea_orm::sea_query::LikeExpr::new(&pat).escape('\\'))
+        };
         q = q.filter(
             Condition::any()
                 .add(like(contact::Column::FirstName))
@@ -232,7 +282,11 @@ pub async fn contact_inbox_for<C: ConnectionTrait>(
         .one(db)
         .await?;
     if taken.is_some() {
-        return Err(Error::invalid("sourceId", "TAKEN", "belongs to another contact in this inbox"));
+        return Err(Error::invalid(
+            "sourceId",
+            "TAKEN",
+            "belongs to another contact in this inbox",
+        ));
     }
     Ok(contact_inbox::ActiveModel {
         contact_id: Set(contact.id),
@@ -244,4 +298,3 @@ pub async fn contact_inbox_for<C: ConnectionTrait>(
     .insert(db)
     .await?)
 }
-

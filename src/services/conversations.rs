@@ -2,7 +2,10 @@
 
 use chrono::{DateTime, Utc};
 use entity::{account_user, contact, conversation, enums::ConversationStatus, inbox};
-use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, Set, TransactionTrait};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
+    Set, TransactionTrait,
+};
 
 use super::{Page, PageOf, contacts, load_owned, load_owned_admin, paginate};
 use crate::{
@@ -39,10 +42,17 @@ async fn check_assignee<C: ConnectionTrait>(db: &C, account_id: i64, user_id: i6
         .filter(account_user::Column::UserId.eq(user_id))
         .one(db)
         .await?;
-    member.map(|_| ()).ok_or_else(|| Error::not_found_in("assignee (a member of the account)", "assigneeId"))
+    member
+        .map(|_| ())
+        .ok_or_else(|| Error::not_found_in("assignee (a member of the account)", "assigneeId"))
 }
 
-fn apply(c: &mut Checks, am: &mut conversation::ActiveModel, f: &ConversationFields, now: DateTime<Utc>) {
+fn apply(
+    c: &mut Checks,
+    am: &mut conversation::ActiveModel,
+    f: &ConversationFields,
+    now: DateTime<Utc>,
+) {
     if let Some(s) = f.status {
         am.status = Set(s);
         match s {
@@ -84,12 +94,22 @@ fn apply(c: &mut Checks, am: &mut conversation::ActiveModel, f: &ConversationFie
     }
 }
 
-pub async fn create(db: &DatabaseConnection, principal: &Principal, input: NewConversation) -> Result<conversation::Model> {
+pub async fn create(
+    db: &DatabaseConnection,
+    principal: &Principal,
+    input: NewConversation,
+) -> Result<conversation::Model> {
     let account_id = input.account_id;
     principal.require_member_in(account_id, "accountId")?;
-    let ib = inbox::Entity::find_by_id(input.inbox_id).one(db).await?.filter(|i| i.account_id == account_id);
+    let ib = inbox::Entity::find_by_id(input.inbox_id)
+        .one(db)
+        .await?
+        .filter(|i| i.account_id == account_id);
     let ib = ib.ok_or_else(|| Error::not_found_in("inbox", "inboxId"))?;
-    let ct = contact::Entity::find_by_id(input.contact_id).one(db).await?.filter(|c| c.account_id == account_id);
+    let ct = contact::Entity::find_by_id(input.contact_id)
+        .one(db)
+        .await?
+        .filter(|c| c.account_id == account_id);
     let ct = ct.ok_or_else(|| Error::not_found_in("contact", "contactId"))?;
     let mut c = Checks::new();
     let source_id = c.optional("sourceId", input.source_id.as_deref(), 255);
@@ -129,8 +149,15 @@ pub async fn create(db: &DatabaseConnection, principal: &Principal, input: NewCo
     Ok(conv)
 }
 
-pub async fn update(db: &DatabaseConnection, principal: &Principal, id: i64, f: ConversationFields) -> Result<conversation::Model> {
-    let (conv, _) = load_owned::<conversation::Entity, _>(db, principal, id, "conversation", Some("id")).await?;
+pub async fn update(
+    db: &DatabaseConnection,
+    principal: &Principal,
+    id: i64,
+    f: ConversationFields,
+) -> Result<conversation::Model> {
+    let (conv, _) =
+        load_owned::<conversation::Entity, _>(db, principal, id, "conversation", Some("id"))
+            .await?;
     let account_id = conv.account_id;
     let mut c = Checks::new();
     let mut am: conversation::ActiveModel = conv.into();
@@ -146,13 +173,22 @@ pub async fn update(db: &DatabaseConnection, principal: &Principal, id: i64, f: 
 }
 
 pub async fn delete(db: &DatabaseConnection, principal: &Principal, id: i64) -> Result<()> {
-    load_owned_admin::<conversation::Entity, _>(db, principal, id, "conversation", Some("id")).await?;
+    load_owned_admin::<conversation::Entity, _>(db, principal, id, "conversation", Some("id"))
+        .await?;
     conversation::Entity::delete_by_id(id).exec(db).await?;
     Ok(())
 }
 
-pub async fn get(db: &DatabaseConnection, principal: &Principal, id: i64) -> Result<conversation::Model> {
-    Ok(load_owned::<conversation::Entity, _>(db, principal, id, "conversation", None).await?.0)
+pub async fn get(
+    db: &DatabaseConnection,
+    principal: &Principal,
+    id: i64,
+) -> Result<conversation::Model> {
+    Ok(
+        load_owned::<conversation::Entity, _>(db, principal, id, "conversation", None)
+            .await?
+            .0,
+    )
 }
 
 #[derive(Default)]

@@ -8,7 +8,8 @@ use entity::{
     message,
 };
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, Set, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, Set,
+    TransactionTrait,
     sea_query::{Expr, ExprTrait},
 };
 
@@ -61,9 +62,19 @@ pub fn status_change_allowed(from: MessageDeliveryStatus, to: MessageDeliverySta
         }
 }
 
-pub async fn create(db: &DatabaseConnection, principal: &Principal, input: NewMessage) -> Result<message::Model> {
-    let (conv, _) =
-        load_owned::<conversation::Entity, _>(db, principal, input.conversation_id, "conversation", Some("conversationId")).await?;
+pub async fn create(
+    db: &DatabaseConnection,
+    principal: &Principal,
+    input: NewMessage,
+) -> Result<message::Model> {
+    let (conv, _) = load_owned::<conversation::Entity, _>(
+        db,
+        principal,
+        input.conversation_id,
+        "conversation",
+        Some("conversationId"),
+    )
+    .await?;
     let mut c = Checks::new();
     let message_type = input.message_type.unwrap_or(MessageType::Outgoing);
     let content_type = input.content_type.unwrap_or(ContentType::Text);
@@ -71,18 +82,30 @@ pub async fn create(db: &DatabaseConnection, principal: &Principal, input: NewMe
     if let Some(s) = &content
         && s.len() > CONTENT_MAX
     {
-        c.push("content", "TOO_LONG", format!("is larger than {CONTENT_MAX} bytes"));
+        c.push(
+            "content",
+            "TOO_LONG",
+            format!("is larger than {CONTENT_MAX} bytes"),
+        );
     }
     let media_url = c.url("mediaUrl", input.media_url.as_deref());
     if content.is_none() && media_url.is_none() && content_type == ContentType::Text {
         c.push("content", "BLANK", "a text message needs content");
     }
-    if content_type != ContentType::Text && matches!(content_type, ContentType::Image | ContentType::Video | ContentType::Document | ContentType::Audio) && media_url.is_none() {
+    if content_type != ContentType::Text
+        && matches!(
+            content_type,
+            ContentType::Image | ContentType::Video | ContentType::Document | ContentType::Audio
+        )
+        && media_url.is_none()
+    {
         c.push("mediaUrl", "BLANK", "a media message needs mediaUrl");
     }
     let source_id = c.optional("sourceId", input.source_id.as_deref(), 255);
     let external_id = c.optional("externalId", input.external_id.as_deref(), 255);
-    let attrs = input.content_attributes.unwrap_or_else(|| serde_json::json!({}));
+    let attrs = input
+        .content_attributes
+        .unwrap_or_else(|| serde_json::json!({}));
     c.json_object("contentAttributes", &attrs);
     let sender_type = input.sender_type.unwrap_or(match message_type {
         MessageType::Incoming => SenderType::Contact,
@@ -92,7 +115,11 @@ pub async fn create(db: &DatabaseConnection, principal: &Principal, input: NewMe
     let sender_id = match sender_type {
         SenderType::Contact => {
             if input.sender_id.is_some_and(|s| s != conv.contact_id) {
-                c.push("senderId", "INVALID", "a contact sender must be the conversation's contact");
+                c.push(
+                    "senderId",
+                    "INVALID",
+                    "a contact sender must be the conversation's contact",
+                );
             }
             Some(conv.contact_id)
         }
@@ -100,7 +127,11 @@ pub async fn create(db: &DatabaseConnection, principal: &Principal, input: NewMe
         SenderType::Bot => input.sender_id,
     };
     if sender_type == SenderType::User && sender_id.is_none() {
-        c.push("senderId", "BLANK", "a USER sender needs senderId when an API token sends");
+        c.push(
+            "senderId",
+            "BLANK",
+            "a USER sender needs senderId when an API token sends",
+        );
     }
     c.finish()?;
     let txn = db.begin().await?;
@@ -113,7 +144,10 @@ pub async fn create(db: &DatabaseConnection, principal: &Principal, input: NewMe
             .one(&txn)
             .await?;
         if member.is_none() && principal.user_id() != Some(uid) {
-            return Err(Error::not_found_in("sender (a member of the account)", "senderId"));
+            return Err(Error::not_found_in(
+                "sender (a member of the account)",
+                "senderId",
+            ));
         }
     }
     let msg = message::ActiveModel {
@@ -136,18 +170,32 @@ pub async fn create(db: &DatabaseConnection, principal: &Principal, input: NewMe
     .await?;
     let mut upd = conversation::Entity::update_many()
         .col_expr(conversation::Column::LastMessageId, Expr::value(msg.id))
-        .col_expr(conversation::Column::LastMessageAt, Expr::value(msg.created_at))
+        .col_expr(
+            conversation::Column::LastMessageAt,
+            Expr::value(msg.created_at),
+        )
         .col_expr(conversation::Column::UpdatedAt, Expr::value(Utc::now()));
     if message_type == MessageType::Incoming {
-        upd = upd.col_expr(conversation::Column::UnreadCount, Expr::col(conversation::Column::UnreadCount).add(1));
+        upd = upd.col_expr(
+            conversation::Column::UnreadCount,
+            Expr::col(conversation::Column::UnreadCount).add(1),
+        );
     }
-    upd.filter(conversation::Column::Id.eq(conv.id)).exec(&txn).await?;
+    upd.filter(conversation::Column::Id.eq(conv.id))
+        .exec(&txn)
+        .await?;
     txn.commit().await?;
     Ok(msg)
 }
 
-pub async fn update(db: &DatabaseConnection, principal: &Principal, id: i64, f: MessageFields) -> Result<message::Model> {
-    let (msg, _) = load_owned::<message::Entity, _>(db, principal, id, "message", Some("id")).await?;
+pub async fn update(
+    db: &DatabaseConnection,
+    principal: &Principal,
+    id: i64,
+    f: MessageFields,
+) -> Result<message::Model> {
+    let (msg, _) =
+        load_owned::<message::Entity, _>(db, principal, id, "message", Some("id")).await?;
     let mut c = Checks::new();
     if let Some(to) = f.delivery_status
         && !status_change_allowed(msg.delivery_status, to)
@@ -155,7 +203,11 @@ pub async fn update(db: &DatabaseConnection, principal: &Principal, id: i64, f: 
         c.push(
             "deliveryStatus",
             "INVALID",
-            format!("cannot go from {} to {}", msg.delivery_status.as_str(), to.as_str()),
+            format!(
+                "cannot go from {} to {}",
+                msg.delivery_status.as_str(),
+                to.as_str()
+            ),
         );
     }
     let mut am: message::ActiveModel = msg.into();
@@ -163,7 +215,11 @@ pub async fn update(db: &DatabaseConnection, principal: &Principal, id: i64, f: 
         if let Some(s) = &v
             && s.len() > CONTENT_MAX
         {
-            c.push("content", "TOO_LONG", format!("is larger than {CONTENT_MAX} bytes"));
+            c.push(
+                "content",
+                "TOO_LONG",
+                format!("is larger than {CONTENT_MAX} bytes"),
+            );
         }
         am.content = Set(v);
     }
@@ -190,12 +246,26 @@ pub async fn delete(db: &DatabaseConnection, principal: &Principal, id: i64) -> 
     Ok(())
 }
 
-pub async fn get(db: &DatabaseConnection, principal: &Principal, id: i64) -> Result<message::Model> {
-    Ok(load_owned::<message::Entity, _>(db, principal, id, "message", None).await?.0)
+pub async fn get(
+    db: &DatabaseConnection,
+    principal: &Principal,
+    id: i64,
+) -> Result<message::Model> {
+    Ok(
+        load_owned::<message::Entity, _>(db, principal, id, "message", None)
+            .await?
+            .0,
+    )
 }
 
-pub async fn list(db: &DatabaseConnection, principal: &Principal, conversation_id: i64, page: Page) -> Result<PageOf<message::Model>> {
-    load_owned::<conversation::Entity, _>(db, principal, conversation_id, "conversation", None).await?;
+pub async fn list(
+    db: &DatabaseConnection,
+    principal: &Principal,
+    conversation_id: i64,
+    page: Page,
+) -> Result<PageOf<message::Model>> {
+    load_owned::<conversation::Entity, _>(db, principal, conversation_id, "conversation", None)
+        .await?;
     let q = message::Entity::find().filter(message::Column::ConversationId.eq(conversation_id));
     paginate(db, q, message::Column::Id, page).await
 }

@@ -14,7 +14,8 @@ pub mod webhook_subscriptions;
 
 use entity::enums::Role;
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, PrimaryKeyTrait, QueryFilter, QueryOrder, QuerySelect, Select,
+    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, PrimaryKeyTrait, QueryFilter, QueryOrder,
+    QuerySelect, Select,
 };
 
 use crate::{
@@ -39,7 +40,9 @@ impl Page {
             None => DEFAULT_PAGE,
             Some(n) if n < 0 => return Err(Error::BadInput("`first` must not be negative".into())),
             Some(n) if n as u64 > MAX_PAGE => {
-                return Err(Error::BadInput(format!("`first` must be at most {MAX_PAGE}")));
+                return Err(Error::BadInput(format!(
+                    "`first` must be at most {MAX_PAGE}"
+                )));
             }
             Some(n) => n as u64,
         };
@@ -65,7 +68,12 @@ impl<T> PageOf<T> {
 
 /// Runs `select` ordered by `id_col` ascending, one page at a time (one query: fetches one
 /// extra row to know whether another page exists).
-pub async fn paginate<E, C>(db: &C, select: Select<E>, id_col: E::Column, page: Page) -> Result<PageOf<E::Model>>
+pub async fn paginate<E, C>(
+    db: &C,
+    select: Select<E>,
+    id_col: E::Column,
+    page: Page,
+) -> Result<PageOf<E::Model>>
 where
     E: EntityTrait,
     C: ConnectionTrait,
@@ -77,7 +85,11 @@ where
     let mut items = q.all(db).await?;
     let has_next_page = items.len() as u64 > page.first;
     items.truncate(page.first as usize);
-    Ok(PageOf { items, has_next_page, has_previous_page: page.after.is_some() })
+    Ok(PageOf {
+        items,
+        has_next_page,
+        has_previous_page: page.after.is_some(),
+    })
 }
 
 /// The name of the unique index a write violated, if that is why it failed.
@@ -100,7 +112,16 @@ macro_rules! account_owned {
         }
     )*};
 }
-account_owned!(channel, inbox, contact, conversation, message, webhook_subscription, api_token, tag);
+account_owned!(
+    channel,
+    inbox,
+    contact,
+    conversation,
+    message,
+    webhook_subscription,
+    api_token,
+    tag
+);
 
 /// Loads a row by id and returns it with the caller's role in its account. Missing rows and
 /// rows of accounts the caller cannot see are the same `NOT_FOUND` (reported against `field`
@@ -129,7 +150,13 @@ where
 }
 
 /// Like [`load_owned`], for changes that need the ADMINISTRATOR role.
-pub async fn load_owned_admin<E, C>(db: &C, principal: &Principal, id: i64, what: &str, field: Option<&str>) -> Result<E::Model>
+pub async fn load_owned_admin<E, C>(
+    db: &C,
+    principal: &Principal,
+    id: i64,
+    what: &str,
+    field: Option<&str>,
+) -> Result<E::Model>
 where
     E: EntityTrait,
     E::Model: AccountOwned,
@@ -144,6 +171,8 @@ where
 pub fn require_role_admin(role: Role) -> Result<()> {
     match role {
         Role::Administrator => Ok(()),
-        Role::Agent => Err(Error::Forbidden("this needs the ADMINISTRATOR role in the account".into())),
+        Role::Agent => Err(Error::Forbidden(
+            "this needs the ADMINISTRATOR role in the account".into(),
+        )),
     }
 }

@@ -4,8 +4,8 @@ use std::net::IpAddr;
 
 use entity::{account_user, enums::Role, user};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter, Set,
-    TransactionTrait,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait,
+    PaginatorTrait, QueryFilter, Set, TransactionTrait,
 };
 
 use super::{Page, PageOf, paginate, unique_violation};
@@ -32,9 +32,17 @@ pub async fn create<C: ConnectionTrait>(db: &C, input: NewUser) -> Result<user::
     }
     let n = input.password.chars().count();
     if n < PASSWORD_MIN {
-        c.push("password", "TOO_SHORT", format!("must be at least {PASSWORD_MIN} characters"));
+        c.push(
+            "password",
+            "TOO_SHORT",
+            format!("must be at least {PASSWORD_MIN} characters"),
+        );
     } else if n > PASSWORD_MAX {
-        c.push("password", "TOO_LONG", format!("must be at most {PASSWORD_MAX} characters"));
+        c.push(
+            "password",
+            "TOO_LONG",
+            format!("must be at most {PASSWORD_MAX} characters"),
+        );
     }
     let name = c.optional("name", input.name.as_deref(), NAME_MAX);
     c.finish()?;
@@ -57,15 +65,28 @@ pub async fn create<C: ConnectionTrait>(db: &C, input: NewUser) -> Result<user::
 pub async fn create_first_admin(db: &DatabaseConnection, input: NewUser) -> Result<user::Model> {
     let txn = db.begin().await?;
     if has_platform_admin(&txn).await? {
-        return Err(Error::Forbidden("an administrator already exists; log in instead".into()));
+        return Err(Error::Forbidden(
+            "an administrator already exists; log in instead".into(),
+        ));
     }
-    let u = create(&txn, NewUser { platform_admin: true, ..input }).await?;
+    let u = create(
+        &txn,
+        NewUser {
+            platform_admin: true,
+            ..input
+        },
+    )
+    .await?;
     txn.commit().await?;
     Ok(u)
 }
 
 pub async fn has_platform_admin<C: ConnectionTrait>(db: &C) -> Result<bool> {
-    Ok(user::Entity::find().filter(user::Column::IsPlatformAdmin.eq(true)).count(db).await? > 0)
+    Ok(user::Entity::find()
+        .filter(user::Column::IsPlatformAdmin.eq(true))
+        .count(db)
+        .await?
+        > 0)
 }
 
 pub struct LoginOk {
@@ -87,8 +108,14 @@ pub async fn login(
 ) -> Result<LoginOk> {
     let email = email.trim().to_lowercase();
     limiter.check(&email, ip).map_err(Error::RateLimited)?;
-    let found = user::Entity::find().filter(user::Column::Email.eq(&email)).one(db).await?;
-    let hash = found.as_ref().map(|u| u.password_hash.clone()).unwrap_or_else(|| crypto::dummy_password_hash().to_string());
+    let found = user::Entity::find()
+        .filter(user::Column::Email.eq(&email))
+        .one(db)
+        .await?;
+    let hash = found
+        .as_ref()
+        .map(|u| u.password_hash.clone())
+        .unwrap_or_else(|| crypto::dummy_password_hash().to_string());
     let password = password.to_string();
     let ok = tokio::task::spawn_blocking(move || crypto::verify_password(&password, &hash))
         .await
@@ -96,7 +123,11 @@ pub async fn login(
     match found {
         Some(user) if ok => {
             let (token, expires_at) = crate::auth::issue_jwt(keys, user.id, ttl);
-            Ok(LoginOk { token, expires_at, user })
+            Ok(LoginOk {
+                token,
+                expires_at,
+                user,
+            })
         }
         _ => Err(Error::Unauthenticated("invalid email or password".into())),
     }
@@ -104,16 +135,28 @@ pub async fn login(
 
 pub async fn get(db: &DatabaseConnection, principal: &Principal, id: i64) -> Result<user::Model> {
     principal.require_authenticated()?;
-    let u = user::Entity::find_by_id(id).one(db).await?.ok_or_else(|| Error::not_found("user"))?;
-    if principal.is_platform_admin() || principal.user_id() == Some(id) || shares_account(db, principal, id).await? {
+    let u = user::Entity::find_by_id(id)
+        .one(db)
+        .await?
+        .ok_or_else(|| Error::not_found("user"))?;
+    if principal.is_platform_admin()
+        || principal.user_id() == Some(id)
+        || shares_account(db, principal, id).await?
+    {
         Ok(u)
     } else {
         Err(Error::not_found("user"))
     }
 }
 
-async fn shares_account(db: &DatabaseConnection, principal: &Principal, user_id: i64) -> Result<bool> {
-    let crate::auth::AccountScope::Only(ids) = principal.account_scope() else { return Ok(true) };
+async fn shares_account(
+    db: &DatabaseConnection,
+    principal: &Principal,
+    user_id: i64,
+) -> Result<bool> {
+    let crate::auth::AccountScope::Only(ids) = principal.account_scope() else {
+        return Ok(true);
+    };
     Ok(account_user::Entity::find()
         .filter(account_user::Column::UserId.eq(user_id))
         .filter(account_user::Column::AccountId.is_in(ids))
@@ -150,14 +193,24 @@ pub async fn set_membership(
             am.update(db).await?
         }
         None => {
-            account_user::ActiveModel { account_id: Set(account_id), user_id: Set(u.id), role: Set(role), ..Default::default() }
-                .insert(db)
-                .await?
+            account_user::ActiveModel {
+                account_id: Set(account_id),
+                user_id: Set(u.id),
+                role: Set(role),
+                ..Default::default()
+            }
+            .insert(db)
+            .await?
         }
     })
 }
 
-pub async fn remove_membership(db: &DatabaseConnection, principal: &Principal, account_id: i64, user_id: i64) -> Result<()> {
+pub async fn remove_membership(
+    db: &DatabaseConnection,
+    principal: &Principal,
+    account_id: i64,
+    user_id: i64,
+) -> Result<()> {
     principal.require_member_in(account_id, "accountId")?;
     principal.require_admin(account_id)?;
     let res = account_user::Entity::delete_many()
@@ -171,7 +224,12 @@ pub async fn remove_membership(db: &DatabaseConnection, principal: &Principal, a
     Ok(())
 }
 
-pub async fn members(db: &DatabaseConnection, principal: &Principal, account_id: i64, page: Page) -> Result<PageOf<account_user::Model>> {
+pub async fn members(
+    db: &DatabaseConnection,
+    principal: &Principal,
+    account_id: i64,
+    page: Page,
+) -> Result<PageOf<account_user::Model>> {
     principal.require_member(account_id)?;
     let q = account_user::Entity::find().filter(account_user::Column::AccountId.eq(account_id));
     paginate(db, q, account_user::Column::Id, page).await

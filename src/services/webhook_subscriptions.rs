@@ -5,9 +5,9 @@
 use std::collections::BTreeSet;
 
 use entity::{
-    channel, inbox,
+    channel,
     enums::{PayloadFormat, SubscriptionState},
-    webhook_subscription as ws,
+    inbox, webhook_subscription as ws,
 };
 use sea_orm::{ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, Set};
 
@@ -22,8 +22,17 @@ use crate::{
 
 pub const MAX_HEADERS: usize = 20;
 /// Headers the platform sets itself; a subscription cannot override them.
-const RESERVED_HEADERS: &[&str] =
-    &["webhook-id", "webhook-timestamp", "webhook-signature", "content-type", "content-length", "host", "user-agent", "transfer-encoding", "connection"];
+const RESERVED_HEADERS: &[&str] = &[
+    "webhook-id",
+    "webhook-timestamp",
+    "webhook-signature",
+    "content-type",
+    "content-length",
+    "host",
+    "user-agent",
+    "transfer-encoding",
+    "connection",
+];
 
 #[derive(Default)]
 pub struct SubscriptionFields {
@@ -41,28 +50,56 @@ pub struct SubscriptionFields {
 }
 
 fn valid_header_name(n: &str) -> bool {
-    !n.is_empty() && n.len() <= 64 && n.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+    !n.is_empty()
+        && n.len() <= 64
+        && n.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }
 
-fn check_headers(c: &mut Checks, headers: &[(String, String)], has_auth: bool) -> serde_json::Value {
+fn check_headers(
+    c: &mut Checks,
+    headers: &[(String, String)],
+    has_auth: bool,
+) -> serde_json::Value {
     if headers.len() > MAX_HEADERS {
-        c.push("headers", "TOO_LONG", format!("at most {MAX_HEADERS} headers"));
+        c.push(
+            "headers",
+            "TOO_LONG",
+            format!("at most {MAX_HEADERS} headers"),
+        );
     }
     let mut seen = BTreeSet::new();
     let mut map = serde_json::Map::new();
     for (name, value) in headers {
         let lower = name.trim().to_ascii_lowercase();
         if !valid_header_name(&lower) {
-            c.push("headers.name", "INVALID", format!("`{name}` is not a valid header name"));
-        } else if RESERVED_HEADERS.contains(&lower.as_str()) || (has_auth && lower == "authorization") {
-            c.push("headers.name", "NOT_ALLOWED", format!("`{name}` is set by Switchboard"));
+            c.push(
+                "headers.name",
+                "INVALID",
+                format!("`{name}` is not a valid header name"),
+            );
+        } else if RESERVED_HEADERS.contains(&lower.as_str())
+            || (has_auth && lower == "authorization")
+        {
+            c.push(
+                "headers.name",
+                "NOT_ALLOWED",
+                format!("`{name}` is set by Switchboard"),
+            );
         } else if !seen.insert(lower.clone()) {
             c.push("headers.name", "TAKEN", format!("`{name}` appears twice"));
         }
         if value.len() > 1024 || value.chars().any(|ch| ch.is_control()) {
-            c.push("headers.value", "INVALID", format!("value of `{name}` must be at most 1024 printable characters"));
+            c.push(
+                "headers.value",
+                "INVALID",
+                format!("value of `{name}` must be at most 1024 printable characters"),
+            );
         }
-        map.insert(name.trim().to_string(), serde_json::Value::String(value.clone()));
+        map.insert(
+            name.trim().to_string(),
+            serde_json::Value::String(value.clone()),
+        );
     }
     serde_json::Value::Object(map)
 }
@@ -74,9 +111,20 @@ fn check_events(c: &mut Checks, events: &[String], format: PayloadFormat) -> Vec
     let mut out = BTreeSet::new();
     for e in events {
         if !events::is_known(e) {
-            c.push("events", "INVALID", format!("`{e}` is not an event (known: {})", events::EVENT_NAMES.join(", ")));
+            c.push(
+                "events",
+                "INVALID",
+                format!(
+                    "`{e}` is not an event (known: {})",
+                    events::EVENT_NAMES.join(", ")
+                ),
+            );
         } else if !events::format_supports(format, e) {
-            c.push("events", "NOT_ALLOWED", format!("the {} format has no payload for `{e}`", format.as_str()));
+            c.push(
+                "events",
+                "NOT_ALLOWED",
+                format!("the {} format has no payload for `{e}`", format.as_str()),
+            );
         } else {
             out.insert(e.clone());
         }
@@ -84,17 +132,33 @@ fn check_events(c: &mut Checks, events: &[String], format: PayloadFormat) -> Vec
     out.into_iter().collect()
 }
 
-async fn check_scope(db: &DatabaseConnection, c: &mut Checks, account_id: i64, channel_id: Option<i64>, inbox_id: Option<i64>) -> Result<()> {
+async fn check_scope(
+    db: &DatabaseConnection,
+    c: &mut Checks,
+    account_id: i64,
+    channel_id: Option<i64>,
+    inbox_id: Option<i64>,
+) -> Result<()> {
     if channel_id.is_some() && inbox_id.is_some() {
-        c.push("inboxId", "INVALID", "scope a subscription to a channel or to an inbox, not both");
+        c.push(
+            "inboxId",
+            "INVALID",
+            "scope a subscription to a channel or to an inbox, not both",
+        );
     }
     if let Some(id) = channel_id
-        && channel::Entity::find_by_id(id).one(db).await?.is_none_or(|ch| ch.account_id != account_id)
+        && channel::Entity::find_by_id(id)
+            .one(db)
+            .await?
+            .is_none_or(|ch| ch.account_id != account_id)
     {
         return Err(Error::not_found_in("channel", "channelId"));
     }
     if let Some(id) = inbox_id
-        && inbox::Entity::find_by_id(id).one(db).await?.is_none_or(|i| i.account_id != account_id)
+        && inbox::Entity::find_by_id(id)
+            .one(db)
+            .await?
+            .is_none_or(|i| i.account_id != account_id)
     {
         return Err(Error::not_found_in("inbox", "inboxId"));
     }
@@ -121,12 +185,17 @@ async fn apply(
     if let Some(n) = &f.name {
         am.name = Set(c.required("name", n, NAME_MAX));
     }
-    let format = f.format.or(current.map(|m| m.format)).unwrap_or(PayloadFormat::Standard);
+    let format = f
+        .format
+        .or(current.map(|m| m.format))
+        .unwrap_or(PayloadFormat::Standard);
     am.format = Set(format);
     let events = match (&f.events, current) {
         (Some(e), _) => Some(e.clone()),
         // A new format must still fit the stored events.
-        (None, Some(m)) if f.format.is_some() => serde_json::from_value::<Vec<String>>(m.events.clone()).ok(),
+        (None, Some(m)) if f.format.is_some() => {
+            serde_json::from_value::<Vec<String>>(m.events.clone()).ok()
+        }
         _ => None,
     };
     if let Some(e) = events {
@@ -141,7 +210,11 @@ async fn apply(
         None => current.is_some_and(|m| m.basic_auth_username.is_some()),
     };
     if has_bearer && has_basic {
-        c.push("basicAuth", "INVALID", "use a bearer token or basic auth, not both");
+        c.push(
+            "basicAuth",
+            "INVALID",
+            "use a bearer token or basic auth, not both",
+        );
     }
     if let Some(h) = &f.headers {
         am.headers = Set(check_headers(&mut c, h, has_bearer || has_basic));
@@ -168,8 +241,14 @@ async fn apply(
         }
     }
     if let Some(s) = f.state {
-        if s == SubscriptionState::Disabled && current.is_none_or(|m| m.state != SubscriptionState::Disabled) {
-            c.push("state", "NOT_ALLOWED", "DISABLED is set by the delivery engine; use PAUSED");
+        if s == SubscriptionState::Disabled
+            && current.is_none_or(|m| m.state != SubscriptionState::Disabled)
+        {
+            c.push(
+                "state",
+                "NOT_ALLOWED",
+                "DISABLED is set by the delivery engine; use PAUSED",
+            );
         }
         am.state = Set(s);
         am.state_reason = Set(None);
@@ -201,7 +280,13 @@ pub async fn create(
     }
     c.finish()?;
     if f.name.as_deref().is_none_or(|n| n.trim().is_empty()) {
-        f.name = Some(f.url.as_deref().and_then(|u| url::Url::parse(u).ok()).and_then(|u| u.host_str().map(String::from)).unwrap_or_else(|| "webhook".into()));
+        f.name = Some(
+            f.url
+                .as_deref()
+                .and_then(|u| url::Url::parse(u).ok())
+                .and_then(|u| u.host_str().map(String::from))
+                .unwrap_or_else(|| "webhook".into()),
+        );
     }
     let secret = crypto::new_webhook_secret();
     let mut am = ws::ActiveModel {
@@ -223,15 +308,24 @@ pub async fn create(
     Ok((am.insert(db).await?, secret))
 }
 
-pub async fn update(db: &DatabaseConnection, keys: &Keys, principal: &Principal, id: i64, f: SubscriptionFields) -> Result<ws::Model> {
-    let m = load_owned_admin::<ws::Entity, _>(db, principal, id, "webhook subscription", Some("id")).await?;
+pub async fn update(
+    db: &DatabaseConnection,
+    keys: &Keys,
+    principal: &Principal,
+    id: i64,
+    f: SubscriptionFields,
+) -> Result<ws::Model> {
+    let m =
+        load_owned_admin::<ws::Entity, _>(db, principal, id, "webhook subscription", Some("id"))
+            .await?;
     let mut am: ws::ActiveModel = m.clone().into();
     apply(db, keys, m.account_id, &mut am, Some(&m), f).await?;
     Ok(am.update(db).await?)
 }
 
 pub async fn delete(db: &DatabaseConnection, principal: &Principal, id: i64) -> Result<()> {
-    load_owned_admin::<ws::Entity, _>(db, principal, id, "webhook subscription", Some("id")).await?;
+    load_owned_admin::<ws::Entity, _>(db, principal, id, "webhook subscription", Some("id"))
+        .await?;
     ws::Entity::delete_by_id(id).exec(db).await?;
     Ok(())
 }
@@ -241,7 +335,12 @@ pub async fn get(db: &DatabaseConnection, principal: &Principal, id: i64) -> Res
     load_owned_admin::<ws::Entity, _>(db, principal, id, "webhook subscription", None).await
 }
 
-pub async fn list(db: &DatabaseConnection, principal: &Principal, account_id: i64, page: Page) -> Result<PageOf<ws::Model>> {
+pub async fn list(
+    db: &DatabaseConnection,
+    principal: &Principal,
+    account_id: i64,
+    page: Page,
+) -> Result<PageOf<ws::Model>> {
     principal.require_admin(account_id)?;
     let q = ws::Entity::find().filter(ws::Column::AccountId.eq(account_id));
     paginate(db, q, ws::Column::Id, page).await
@@ -254,6 +353,10 @@ pub fn events_of(m: &ws::Model) -> Vec<String> {
 pub fn headers_of(m: &ws::Model) -> Vec<(String, String)> {
     m.headers
         .as_object()
-        .map(|o| o.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string())).collect())
+        .map(|o| {
+            o.iter()
+                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
+                .collect()
+        })
         .unwrap_or_default()
 }

@@ -13,7 +13,17 @@ use crate::{
 fn forge(app: &TestApp, alg: Algorithm, sub: &str, exp_offset: i64, key: &[u8]) -> String {
     let now = chrono::Utc::now().timestamp();
     let _ = app;
-    encode(&Header::new(alg), &Claims { sub: sub.into(), iss: "switchboard".into(), iat: now, exp: now + exp_offset }, &EncodingKey::from_secret(key)).unwrap()
+    encode(
+        &Header::new(alg),
+        &Claims {
+            sub: sub.into(),
+            iss: "switchboard".into(),
+            iat: now,
+            exp: now + exp_offset,
+        },
+        &EncodingKey::from_secret(key),
+    )
+    .unwrap()
 }
 
 #[tokio::test]
@@ -21,10 +31,22 @@ async fn bad_tokens_are_unauthenticated_and_change_nothing() {
     let app = spawn_app!();
     let admin = app.admin_token().await;
     let keys = Keys::from_master(&app.secret_key);
-    let admin_id = app.gql_ok(Some(&admin), "{ viewer { user { databaseId } } }", json!({})).await["viewer"]["user"]["databaseId"].to_string();
+    let admin_id = app
+        .gql_ok(
+            Some(&admin),
+            "{ viewer { user { databaseId } } }",
+            json!({}),
+        )
+        .await["viewer"]["user"]["databaseId"]
+        .to_string();
 
     let good = forge(&app, Algorithm::HS256, &admin_id, 60, keys.jwt_key());
-    assert!(app.gql(Some(&good), "{ viewer { isPlatformAdmin } }", json!({})).await["errors"].is_null(), "a well-formed token works");
+    assert!(
+        app.gql(Some(&good), "{ viewer { isPlatformAdmin } }", json!({}))
+            .await["errors"]
+            .is_null(),
+        "a well-formed token works"
+    );
 
     let expired = forge(&app, Algorithm::HS256, &admin_id, -10, keys.jwt_key());
     let wrong_alg = forge(&app, Algorithm::HS512, &admin_id, 60, keys.jwt_key());
@@ -34,7 +56,12 @@ async fn bad_tokens_are_unauthenticated_and_change_nothing() {
     let claims: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[1]).unwrap()).unwrap();
     let mut forged = claims.clone();
     forged["sub"] = json!("999");
-    let tampered = format!("{}.{}.{}", parts[0], URL_SAFE_NO_PAD.encode(forged.to_string()), parts[2]);
+    let tampered = format!(
+        "{}.{}.{}",
+        parts[0],
+        URL_SAFE_NO_PAD.encode(forged.to_string()),
+        parts[2]
+    );
     let head = format!("{}.{}", parts[0], parts[1]);
     let unsigned = format!("{}.", head);
 
@@ -47,19 +74,58 @@ async fn bad_tokens_are_unauthenticated_and_change_nothing() {
         ("garbage", "garbage"),
         ("unknown API token", "sbt_nope"),
     ] {
-        let body = app.gql(Some(token), "{ accounts(first:5){ edges{ node{ id } } } }", json!({})).await;
+        let body = app
+            .gql(
+                Some(token),
+                "{ accounts(first:5){ edges{ node{ id } } } }",
+                json!({}),
+            )
+            .await;
         assert_eq!(error_code(&body), "UNAUTHENTICATED", "{what}: {body}");
-        let body = app.gql(Some(token), r#"mutation{ accountCreate(input:{name:"x"}){ account{ id } } }"#, json!({})).await;
+        let body = app
+            .gql(
+                Some(token),
+                r#"mutation{ accountCreate(input:{name:"x"}){ account{ id } } }"#,
+                json!({}),
+            )
+            .await;
         assert_eq!(error_code(&body), "UNAUTHENTICATED", "{what}: {body}");
     }
-    let body = app.gql(None, "{ accounts(first:5){ edges{ node{ id } } } }", json!({})).await;
+    let body = app
+        .gql(
+            None,
+            "{ accounts(first:5){ edges{ node{ id } } } }",
+            json!({}),
+        )
+        .await;
     assert_eq!(error_code(&body), "UNAUTHENTICATED");
-    let d = app.gql_ok(Some(&admin), "{ accounts(first:5){ edges{ node{ id } } } }", json!({})).await;
-    assert!(d["accounts"]["edges"].as_array().unwrap().is_empty(), "no account was created by the refused calls");
+    let d = app
+        .gql_ok(
+            Some(&admin),
+            "{ accounts(first:5){ edges{ node{ id } } } }",
+            json!({}),
+        )
+        .await;
+    assert!(
+        d["accounts"]["edges"].as_array().unwrap().is_empty(),
+        "no account was created by the refused calls"
+    );
 
-    let body = app.gql(None, r#"mutation{ login(email:"admin@example.com", password:"wrong password"){ token } }"#, json!({})).await;
+    let body = app
+        .gql(
+            None,
+            r#"mutation{ login(email:"admin@example.com", password:"wrong password"){ token } }"#,
+            json!({}),
+        )
+        .await;
     assert_eq!(error_code(&body), "UNAUTHENTICATED");
-    let body = app.gql(None, r#"mutation{ login(email:"nobody@example.com", password:"wrong password"){ token } }"#, json!({})).await;
+    let body = app
+        .gql(
+            None,
+            r#"mutation{ login(email:"nobody@example.com", password:"wrong password"){ token } }"#,
+            json!({}),
+        )
+        .await;
     assert_eq!(error_code(&body), "UNAUTHENTICATED");
 }
 
@@ -72,7 +138,10 @@ async fn login_attempts_are_rate_limited_per_email() {
         let body = app.gql(None, r#"mutation{ login(email:"admin@example.com", password:"wrong password"){ token } }"#, json!({})).await;
         codes.push(error_code(&body).to_string());
     }
-    assert!(codes[..9].iter().all(|c| c == "UNAUTHENTICATED"), "{codes:?}");
+    assert!(
+        codes[..9].iter().all(|c| c == "UNAUTHENTICATED"),
+        "{codes:?}"
+    );
     assert_eq!(codes.last().unwrap(), "RATE_LIMITED");
 }
 
@@ -85,7 +154,10 @@ async fn api_token(app: &TestApp, token: &str, account: &str, role: &str) -> Str
         )
         .await;
     let t = d["apiTokenCreate"]["token"].as_str().unwrap().to_string();
-    assert!(t.starts_with("sbt_") && t.starts_with(d["apiTokenCreate"]["apiToken"]["prefix"].as_str().unwrap()));
+    assert!(
+        t.starts_with("sbt_")
+            && t.starts_with(d["apiTokenCreate"]["apiToken"]["prefix"].as_str().unwrap())
+    );
     t
 }
 
@@ -99,20 +171,47 @@ async fn tenants_are_isolated_for_api_tokens_and_users() {
     let token_a = api_token(&app, &admin, &a, "ADMINISTRATOR").await;
 
     // Reads of B with A's token: NOT_FOUND (or null for node), never data.
-    let body = app.gql(Some(&token_a), "query($b:ID!){ account(id:$b){ name } }", json!({"b": b})).await;
+    let body = app
+        .gql(
+            Some(&token_a),
+            "query($b:ID!){ account(id:$b){ name } }",
+            json!({"b": b}),
+        )
+        .await;
     assert_eq!(error_code(&body), "NOT_FOUND");
-    for id in [&b, &seeded_b.contact, &seeded_b.conversation, &seeded_b.inbox, &seeded_b.channel] {
-        let d = app.gql_ok(Some(&token_a), "query($id:ID!){ node(id:$id){ id } }", json!({"id": id})).await;
+    for id in [
+        &b,
+        &seeded_b.contact,
+        &seeded_b.conversation,
+        &seeded_b.inbox,
+        &seeded_b.channel,
+    ] {
+        let d = app
+            .gql_ok(
+                Some(&token_a),
+                "query($id:ID!){ node(id:$id){ id } }",
+                json!({"id": id}),
+            )
+            .await;
         assert_eq!(d["node"], Value::Null, "node {id} leaked");
     }
-    let d = app.gql_ok(Some(&token_a), "{ accounts(first:10){ edges{ node{ name } } } }", json!({})).await;
+    let d = app
+        .gql_ok(
+            Some(&token_a),
+            "{ accounts(first:10){ edges{ node{ name } } } }",
+            json!({}),
+        )
+        .await;
     assert_eq!(d["accounts"]["edges"], json!([{"node": {"name": "A"}}]));
 
     // Writes into B with A's token: NOT_FOUND user errors and nothing changes.
     let d = app
         .gql_ok(Some(&token_a), r#"mutation($b:ID!){ contactCreate(input:{accountId:$b, firstName:"Mallory"}){ contact{ id } userErrors{ field code } } }"#, json!({"b": b}))
         .await;
-    assert_eq!(d["contactCreate"]["userErrors"], json!([{"field": ["input", "accountId"], "code": "NOT_FOUND"}]));
+    assert_eq!(
+        d["contactCreate"]["userErrors"],
+        json!([{"field": ["input", "accountId"], "code": "NOT_FOUND"}])
+    );
     let d = app
         .gql_ok(Some(&token_a), r#"mutation($c:ID!){ contactUpdate(input:{id:$c, firstName:"Mallory"}){ contact{ id } userErrors{ field code } } }"#, json!({"c": seeded_b.contact}))
         .await;
@@ -129,22 +228,54 @@ async fn tenants_are_isolated_for_api_tokens_and_users() {
             json!({"a": a, "i": seeded_b.inbox, "c": seeded_b.contact}),
         )
         .await;
-    assert_eq!(d["conversationCreate"]["userErrors"][0]["field"], json!(["input", "inboxId"]));
-    let d = app.gql_ok(Some(&admin), "query($c:ID!){ node(id:$c){ ... on Contact{ firstName } } }", json!({"c": seeded_b.contact})).await;
+    assert_eq!(
+        d["conversationCreate"]["userErrors"][0]["field"],
+        json!(["input", "inboxId"])
+    );
+    let d = app
+        .gql_ok(
+            Some(&admin),
+            "query($c:ID!){ node(id:$c){ ... on Contact{ firstName } } }",
+            json!({"c": seeded_b.contact}),
+        )
+        .await;
     assert_eq!(d["node"]["firstName"], "John", "B's contact untouched");
 
     // API tokens cannot create accounts or other tokens; revoked tokens stop working.
-    let body = app.gql(Some(&token_a), r#"mutation{ accountCreate(input:{name:"C"}){ account{ id } } }"#, json!({})).await;
+    let body = app
+        .gql(
+            Some(&token_a),
+            r#"mutation{ accountCreate(input:{name:"C"}){ account{ id } } }"#,
+            json!({}),
+        )
+        .await;
     assert_eq!(error_code(&body), "FORBIDDEN");
-    let body = app.gql(Some(&token_a), r#"mutation($a:ID!){ apiTokenCreate(input:{accountId:$a, name:"x"}){ token } }"#, json!({"a": a})).await;
+    let body = app
+        .gql(
+            Some(&token_a),
+            r#"mutation($a:ID!){ apiTokenCreate(input:{accountId:$a, name:"x"}){ token } }"#,
+            json!({"a": a}),
+        )
+        .await;
     assert_eq!(error_code(&body), "FORBIDDEN");
     let tok_id = app.gql_ok(Some(&admin), "query($a:ID!){ account(id:$a){ apiTokens(first:1){ edges{ node{ id lastUsedAt } } } } }", json!({"a": a})).await
         ["account"]["apiTokens"]["edges"][0]["node"]["id"]
         .as_str()
         .unwrap()
         .to_string();
-    app.gql_ok(Some(&admin), "mutation($t:ID!){ apiTokenRevoke(input:{id:$t}){ apiToken{ revokedAt } } }", json!({"t": tok_id})).await;
-    let body = app.gql(Some(&token_a), "{ accounts(first:1){ edges{ node{ id } } } }", json!({})).await;
+    app.gql_ok(
+        Some(&admin),
+        "mutation($t:ID!){ apiTokenRevoke(input:{id:$t}){ apiToken{ revokedAt } } }",
+        json!({"t": tok_id}),
+    )
+    .await;
+    let body = app
+        .gql(
+            Some(&token_a),
+            "{ accounts(first:1){ edges{ node{ id } } } }",
+            json!({}),
+        )
+        .await;
     assert_eq!(error_code(&body), "UNAUTHENTICATED");
 }
 
@@ -164,27 +295,63 @@ async fn agents_work_conversations_but_cannot_manage_webhooks_tokens_or_channels
     // The agent reads and replies.
     let d = app.gql_ok(Some(&agent), "query($a:ID!){ account(id:$a){ viewerRole conversations(first:5){ edges{ node{ id } } } } }", json!({"a": a})).await;
     assert_eq!(d["account"]["viewerRole"], "AGENT");
-    assert_eq!(d["account"]["conversations"]["edges"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        d["account"]["conversations"]["edges"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
     let d = app
         .gql_ok(Some(&agent), r#"mutation($c:ID!){ messageCreate(input:{conversationId:$c, content:"On it"}){ message{ senderType sender{ ... on User{ email } } } userErrors{ code } } }"#, json!({"c": seeded.conversation}))
         .await;
-    assert_eq!(d["messageCreate"]["message"]["sender"]["email"], "agent@example.com");
+    assert_eq!(
+        d["messageCreate"]["message"]["sender"]["email"],
+        "agent@example.com"
+    );
 
     // …but cannot manage webhooks, tokens, channels or inboxes.
     let forbidden = [
-        (r#"mutation($a:ID!){ webhookSubscriptionCreate(input:{accountId:$a, url:"https://example.com/h", events:["message_created"]}){ secret } }"#, json!({"a": a})),
-        (r#"mutation($a:ID!){ apiTokenCreate(input:{accountId:$a, name:"t"}){ token } }"#, json!({"a": a})),
-        (r#"mutation($a:ID!){ channelCreate(input:{accountId:$a, kind:SMS, name:"s"}){ channel{ id } } }"#, json!({"a": a})),
-        (r#"mutation($c:ID!){ channelDelete(input:{id:$c}){ deletedId } }"#, json!({"c": seeded.channel})),
-        (r#"mutation($i:ID!){ inboxUpdate(input:{id:$i, name:"x"}){ inbox{ id } } }"#, json!({"i": seeded.inbox})),
-        (r#"query($a:ID!){ account(id:$a){ webhookSubscriptions(first:1){ edges{ cursor } } } }"#, json!({"a": a})),
-        (r#"query($a:ID!){ account(id:$a){ apiTokens(first:1){ edges{ cursor } } } }"#, json!({"a": a})),
+        (
+            r#"mutation($a:ID!){ webhookSubscriptionCreate(input:{accountId:$a, url:"https://example.com/h", events:["message_created"]}){ secret } }"#,
+            json!({"a": a}),
+        ),
+        (
+            r#"mutation($a:ID!){ apiTokenCreate(input:{accountId:$a, name:"t"}){ token } }"#,
+            json!({"a": a}),
+        ),
+        (
+            r#"mutation($a:ID!){ channelCreate(input:{accountId:$a, kind:SMS, name:"s"}){ channel{ id } } }"#,
+            json!({"a": a}),
+        ),
+        (
+            r#"mutation($c:ID!){ channelDelete(input:{id:$c}){ deletedId } }"#,
+            json!({"c": seeded.channel}),
+        ),
+        (
+            r#"mutation($i:ID!){ inboxUpdate(input:{id:$i, name:"x"}){ inbox{ id } } }"#,
+            json!({"i": seeded.inbox}),
+        ),
+        (
+            r#"query($a:ID!){ account(id:$a){ webhookSubscriptions(first:1){ edges{ cursor } } } }"#,
+            json!({"a": a}),
+        ),
+        (
+            r#"query($a:ID!){ account(id:$a){ apiTokens(first:1){ edges{ cursor } } } }"#,
+            json!({"a": a}),
+        ),
     ];
     for (q, v) in forbidden {
         let body = app.gql(Some(&agent), q, v).await;
         assert_eq!(error_code(&body), "FORBIDDEN", "{q}: {body}");
     }
     // A user of no account sees nothing.
-    let body = app.gql(Some(&outsider), "query($a:ID!){ account(id:$a){ name } }", json!({"a": a})).await;
+    let body = app
+        .gql(
+            Some(&outsider),
+            "query($a:ID!){ account(id:$a){ name } }",
+            json!({"a": a}),
+        )
+        .await;
     assert_eq!(error_code(&body), "NOT_FOUND");
 }

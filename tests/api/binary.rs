@@ -6,12 +6,19 @@ use std::{
 };
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 fn switchboard(dir: &std::path::Path) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_switchboard"));
-    c.current_dir(dir).env_remove("DATABASE_URL").env_remove("SWITCHBOARD_SECRET_KEY").env("RUST_LOG", "info");
+    c.current_dir(dir)
+        .env_remove("DATABASE_URL")
+        .env_remove("SWITCHBOARD_SECRET_KEY")
+        .env("RUST_LOG", "info");
     c
 }
 
@@ -19,7 +26,11 @@ async fn wait_ready(port: u16, child: &mut Child) -> reqwest::Response {
     let client = reqwest::Client::new();
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        if let Ok(r) = client.get(format!("http://127.0.0.1:{port}/readyz")).send().await {
+        if let Ok(r) = client
+            .get(format!("http://127.0.0.1:{port}/readyz"))
+            .send()
+            .await
+        {
             return r;
         }
         assert!(child.try_wait().unwrap().is_none(), "server exited early");
@@ -29,7 +40,10 @@ async fn wait_ready(port: u16, child: &mut Child) -> reqwest::Response {
 }
 
 fn stop(child: &mut Child) -> std::process::ExitStatus {
-    let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+    let _ = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status();
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
         if let Some(s) = child.try_wait().unwrap() {
@@ -57,35 +71,103 @@ async fn serve_in_an_empty_directory_creates_the_database_and_becomes_ready() {
     assert_eq!(ready.status().as_u16(), 200);
     let body: serde_json::Value = ready.json().await.unwrap();
     assert_eq!(body["hasAdministrator"], false);
-    assert!(dir.path().join("switchboard.db").exists(), "switchboard.db created in the working directory");
+    assert!(
+        dir.path().join("switchboard.db").exists(),
+        "switchboard.db created in the working directory"
+    );
     let client = reqwest::Client::new();
-    assert_eq!(client.get(format!("http://127.0.0.1:{port}/healthz")).send().await.unwrap().status().as_u16(), 200);
-    let console = client.get(format!("http://127.0.0.1:{port}/")).send().await.unwrap().text().await.unwrap();
-    assert!(console.contains("switchboard admin create"), "console explains the first step");
-    let metrics = client.get(format!("http://127.0.0.1:{port}/metrics")).send().await.unwrap().text().await.unwrap();
+    assert_eq!(
+        client
+            .get(format!("http://127.0.0.1:{port}/healthz"))
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16(),
+        200
+    );
+    let console = client
+        .get(format!("http://127.0.0.1:{port}/"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        console.contains("switchboard admin create"),
+        "console explains the first step"
+    );
+    let metrics = client
+        .get(format!("http://127.0.0.1:{port}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(metrics.contains("http_requests_total"), "{metrics}");
-    assert!(metrics.contains("http_request_duration_seconds_bucket"), "latency histogram exported");
+    assert!(
+        metrics.contains("http_request_duration_seconds_bucket"),
+        "latency histogram exported"
+    );
 
     let status = stop(&mut child);
     assert!(status.success(), "graceful exit on SIGTERM, got {status:?}");
     let out = child.wait_with_output().unwrap();
-    let logs = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
-    assert!(logs.contains("no administrator yet"), "startup logs explain how to create the first administrator:\n{logs}");
+    let logs =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(
+        logs.contains("no administrator yet"),
+        "startup logs explain how to create the first administrator:\n{logs}"
+    );
     assert!(!logs.contains("whsec_"), "no secrets in logs");
 
     // `admin create` then a restart: the generated key persisted, so the admin can log in and
     // the token works across restarts.
-    let out = switchboard(dir.path()).args(["admin", "create", "--email", "ops@example.com", "--password", "s3cret-pass"]).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let out = switchboard(dir.path()).args(["admin", "create", "--email", "ops@example.com", "--password", "short"]).output().unwrap();
+    let out = switchboard(dir.path())
+        .args([
+            "admin",
+            "create",
+            "--email",
+            "ops@example.com",
+            "--password",
+            "s3cret-pass",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = switchboard(dir.path())
+        .args([
+            "admin",
+            "create",
+            "--email",
+            "ops@example.com",
+            "--password",
+            "short",
+        ])
+        .output()
+        .unwrap();
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("password"), "explains the refused password");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("password"),
+        "explains the refused password"
+    );
 
     let login = r#"{"query":"mutation{ login(email:\"ops@example.com\", password:\"s3cret-pass\"){ token } }"}"#;
     let mut token = String::new();
     for round in 0..2 {
         let port = free_port();
-        let mut child = switchboard(dir.path()).env("SWITCHBOARD_LISTEN", format!("127.0.0.1:{port}")).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+        let mut child = switchboard(dir.path())
+            .env("SWITCHBOARD_LISTEN", format!("127.0.0.1:{port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
         wait_ready(port, &mut child).await;
         if round == 0 {
             let r: serde_json::Value = client
@@ -110,7 +192,10 @@ async fn serve_in_an_empty_directory_creates_the_database_and_becomes_ready() {
             .json()
             .await
             .unwrap();
-        assert_eq!(r["data"]["viewer"]["isPlatformAdmin"], true, "round {round}: {r}");
+        assert_eq!(
+            r["data"]["viewer"]["isPlatformAdmin"], true,
+            "round {round}: {r}"
+        );
         stop(&mut child);
     }
 }
@@ -119,10 +204,21 @@ async fn serve_in_an_empty_directory_creates_the_database_and_becomes_ready() {
 fn migrate_applies_migrations_and_exits() {
     let dir = tempfile::tempdir().unwrap();
     let out = switchboard(dir.path()).arg("migrate").output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(String::from_utf8_lossy(&out.stdout).contains("migrations applied"));
     assert!(dir.path().join("switchboard.db").exists());
-    let out = switchboard(dir.path()).env("DATABASE_URL", "bogus://nowhere").arg("migrate").output().unwrap();
-    assert!(!out.status.success(), "an unusable DATABASE_URL is an error, not a panic");
+    let out = switchboard(dir.path())
+        .env("DATABASE_URL", "bogus://nowhere")
+        .arg("migrate")
+        .output()
+        .unwrap();
+    assert!(
+        !out.status.success(),
+        "an unusable DATABASE_URL is an error, not a panic"
+    );
     assert!(!String::from_utf8_lossy(&out.stderr).contains("panicked"));
 }

@@ -52,7 +52,10 @@ async fn an_operator_builds_the_whole_object_graph_and_reads_it_back() {
     assert_eq!(c["email"], "john.doe@example.com");
     assert_eq!(c["name"], "John Doe");
     assert_eq!(c["tags"], json!([{"name": "Customer"}, {"name": "vip"}]));
-    assert_eq!(c["meta"], json!([{"key": "address", "value": "123 Main St, Anytown, USA"}]));
+    assert_eq!(
+        c["meta"],
+        json!([{"key": "address", "value": "123 Main St, Anytown, USA"}])
+    );
     let contact = c["id"].as_str().unwrap();
 
     let d = app
@@ -87,7 +90,10 @@ async fn an_operator_builds_the_whole_object_graph_and_reads_it_back() {
             json!({"c": conversation}),
         )
         .await;
-    assert_eq!(d["conversationUpdate"]["conversation"]["status"], "RESOLVED");
+    assert_eq!(
+        d["conversationUpdate"]["conversation"]["status"],
+        "RESOLVED"
+    );
     assert!(d["conversationUpdate"]["conversation"]["endedAt"].is_string());
 
     let d = app
@@ -105,20 +111,32 @@ async fn an_operator_builds_the_whole_object_graph_and_reads_it_back() {
         .await;
     let acc = &d["account"];
     assert_eq!(acc["name"], "Acme");
-    assert_eq!(acc["inboxes"]["edges"][0]["node"]["channel"], json!({"name": "Main line", "kind": "WHATSAPP"}));
+    assert_eq!(
+        acc["inboxes"]["edges"][0]["node"]["channel"],
+        json!({"name": "Main line", "kind": "WHATSAPP"})
+    );
     let conv = &acc["conversations"]["edges"][0]["node"];
     assert_eq!(conv["unreadCount"], 1, "one incoming message");
     assert_eq!(conv["metadata"], json!({"key": "value"}));
     assert_eq!(conv["contact"]["tags"][1]["name"], "vip");
     assert_eq!(conv["lastMessage"]["content"], "Hi John");
-    assert_eq!(conv["lastMessage"]["sender"], json!({"__typename": "User", "email": "admin@example.com"}));
+    assert_eq!(
+        conv["lastMessage"]["sender"],
+        json!({"__typename": "User", "email": "admin@example.com"})
+    );
     let msgs = conv["messages"]["edges"].as_array().unwrap();
     assert_eq!(msgs.len(), 2);
     assert_eq!(msgs[0]["node"]["senderType"], "CONTACT");
     assert_eq!(msgs[0]["node"]["sender"]["firstName"], "John");
 
     // The same objects through node(id:).
-    let d = app.gql_ok(Some(&admin), "query($id:ID!){ node(id:$id){ id ... on Contact { email } } }", json!({"id": contact})).await;
+    let d = app
+        .gql_ok(
+            Some(&admin),
+            "query($id:ID!){ node(id:$id){ id ... on Contact { email } } }",
+            json!({"id": contact}),
+        )
+        .await;
     assert_eq!(d["node"]["email"], "john.doe@example.com");
 
     // Message delivery status moves forward only.
@@ -136,7 +154,14 @@ async fn an_operator_builds_the_whole_object_graph_and_reads_it_back() {
                 json!({"m": msg_id, "s": to}),
             )
             .await;
-        assert_eq!(d["messageUpdate"]["userErrors"].as_array().unwrap().is_empty(), ok, "{to}: {d}");
+        assert_eq!(
+            d["messageUpdate"]["userErrors"]
+                .as_array()
+                .unwrap()
+                .is_empty(),
+            ok,
+            "{to}: {d}"
+        );
     }
 }
 
@@ -165,7 +190,13 @@ async fn connections_page_through_every_row_once_in_stable_order() {
             )
             .await;
         let c = &d["account"]["contacts"];
-        names.extend(c["edges"].as_array().unwrap().iter().map(|e| e["node"]["firstName"].as_str().unwrap().to_string()));
+        names.extend(
+            c["edges"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| e["node"]["firstName"].as_str().unwrap().to_string()),
+        );
         pages += 1;
         if !c["pageInfo"]["hasNextPage"].as_bool().unwrap() {
             break;
@@ -173,15 +204,34 @@ async fn connections_page_through_every_row_once_in_stable_order() {
         after = c["pageInfo"]["endCursor"].as_str().map(String::from);
     }
     assert_eq!(pages, 3);
-    assert_eq!(names, (0..25).map(|i| format!("c{i:02}")).collect::<Vec<_>>());
+    assert_eq!(
+        names,
+        (0..25).map(|i| format!("c{i:02}")).collect::<Vec<_>>()
+    );
 
     let d = app
         .gql_ok(Some(&admin), r#"query($a:ID!){ account(id:$a){ contacts(first:5, search:"C1"){ edges{ node{ firstName } } } } }"#, json!({"a": account}))
         .await;
-    assert_eq!(d["account"]["contacts"]["edges"].as_array().unwrap().len(), 5, "c10..c19 match, first 5 returned");
+    assert_eq!(
+        d["account"]["contacts"]["edges"].as_array().unwrap().len(),
+        5,
+        "c10..c19 match, first 5 returned"
+    );
 
-    let body = app.gql(Some(&admin), "query($a:ID!){ account(id:$a){ contacts(first:101){ edges{ cursor } } } }", json!({"a": account})).await;
+    let body = app
+        .gql(
+            Some(&admin),
+            "query($a:ID!){ account(id:$a){ contacts(first:101){ edges{ cursor } } } }",
+            json!({"a": account}),
+        )
+        .await;
     assert_eq!(crate::helpers::error_code(&body), "BAD_USER_INPUT");
-    let body = app.gql(Some(&admin), r#"query($a:ID!){ account(id:$a){ contacts(after:"bogus"){ edges{ cursor } } } }"#, json!({"a": account})).await;
+    let body = app
+        .gql(
+            Some(&admin),
+            r#"query($a:ID!){ account(id:$a){ contacts(after:"bogus"){ edges{ cursor } } } }"#,
+            json!({"a": account}),
+        )
+        .await;
     assert_eq!(crate::helpers::error_code(&body), "BAD_USER_INPUT");
 }

@@ -9,7 +9,8 @@ use switchboard::{config::Config, config::SecretString, startup::Application, st
 pub const PASSWORD: &str = "correct horse battery";
 
 pub fn pg_admin_url() -> String {
-    std::env::var("SWITCHBOARD_TEST_PG_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+    std::env::var("SWITCHBOARD_TEST_PG_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
 }
 
 pub fn wants_postgres() -> bool {
@@ -28,14 +29,29 @@ pub async fn fresh_pg_database() -> Option<String> {
     let conn = match Database::connect(&admin).await {
         Ok(c) => c,
         Err(e) => {
-            assert!(!in_ci(), "PostgreSQL is required in CI but unreachable at {admin}: {e}");
-            eprintln!("\n!!! SKIPPED: PostgreSQL unreachable at {admin} ({e}); set CI=true to make this fail !!!\n");
+            assert!(
+                !in_ci(),
+                "PostgreSQL is required in CI but unreachable at {admin}: {e}"
+            );
+            eprintln!(
+                "\n!!! SKIPPED: PostgreSQL unreachable at {admin} ({e}); set CI=true to make this fail !!!\n"
+            );
             return None;
         }
     };
-    let name = format!("sb_test_{}", switchboard::crypto::random_token(8).to_lowercase().replace(['-', '_'], "x"));
-    conn.execute_unprepared(&format!("CREATE DATABASE \"{name}\"")).await.expect("create test database");
-    let base = admin.rsplit_once('/').map(|(b, _)| b.to_string()).unwrap_or(admin);
+    let name = format!(
+        "sb_test_{}",
+        switchboard::crypto::random_token(8)
+            .to_lowercase()
+            .replace(['-', '_'], "x")
+    );
+    conn.execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
+        .await
+        .expect("create test database");
+    let base = admin
+        .rsplit_once('/')
+        .map(|(b, _)| b.to_string())
+        .unwrap_or(admin);
     Some(format!("{base}/{name}"))
 }
 
@@ -53,7 +69,10 @@ pub async fn try_spawn_app() -> Option<TestApp> {
         (fresh_pg_database().await?, None)
     } else {
         let dir = tempfile::tempdir().expect("temp dir");
-        (format!("sqlite://{}?mode=rwc", dir.path().join("test.db").display()), Some(dir))
+        (
+            format!("sqlite://{}?mode=rwc", dir.path().join("test.db").display()),
+            Some(dir),
+        )
     };
     switchboard::telemetry::init_logs("pretty");
     let secret_key = switchboard::crypto::random_token(32);
@@ -68,8 +87,17 @@ pub async fn try_spawn_app() -> Option<TestApp> {
     let addr = app.local_addr();
     let state = app.state.clone();
     tokio::spawn(app.run_until(std::future::pending()));
-    let client = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap();
-    Some(TestApp { addr, client, state, secret_key, _dir: dir })
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap();
+    Some(TestApp {
+        addr,
+        client,
+        state,
+        secret_key,
+        _dir: dir,
+    })
 }
 
 /// Spawns the app or returns from the test (PostgreSQL leg without PostgreSQL, outside CI).
@@ -90,7 +118,10 @@ impl TestApp {
 
     /// POSTs a GraphQL operation and returns the whole response body.
     pub async fn gql(&self, token: Option<&str>, query: &str, variables: Value) -> Value {
-        let mut req = self.client.post(self.url("/graphql")).json(&json!({"query": query, "variables": variables}));
+        let mut req = self
+            .client
+            .post(self.url("/graphql"))
+            .json(&json!({"query": query, "variables": variables}));
         if let Some(t) = token {
             req = req.bearer_auth(t);
         }
@@ -101,7 +132,10 @@ impl TestApp {
     /// Like [`Self::gql`] but panics on top-level errors and returns `data`.
     pub async fn gql_ok(&self, token: Option<&str>, query: &str, variables: Value) -> Value {
         let body = self.gql(token, query, variables).await;
-        assert!(body.get("errors").is_none_or(Value::is_null), "unexpected errors: {body:#}");
+        assert!(
+            body.get("errors").is_none_or(Value::is_null),
+            "unexpected errors: {body:#}"
+        );
         body["data"].clone()
     }
 
@@ -109,12 +143,21 @@ impl TestApp {
     pub async fn user_token(&self, email: &str, platform_admin: bool) -> String {
         switchboard::services::users::create(
             &self.state.db,
-            switchboard::services::users::NewUser { email: email.into(), password: PASSWORD.into(), name: None, platform_admin },
+            switchboard::services::users::NewUser {
+                email: email.into(),
+                password: PASSWORD.into(),
+                name: None,
+                platform_admin,
+            },
         )
         .await
         .unwrap_or_else(|e| panic!("create user: {e:?}"));
         let d = self
-            .gql_ok(None, "mutation($e:String!,$p:String!){ login(email:$e,password:$p){ token } }", json!({"e": email, "p": PASSWORD}))
+            .gql_ok(
+                None,
+                "mutation($e:String!,$p:String!){ login(email:$e,password:$p){ token } }",
+                json!({"e": email, "p": PASSWORD}),
+            )
             .await;
         d["login"]["token"].as_str().unwrap().to_string()
     }
@@ -131,7 +174,10 @@ impl TestApp {
                 json!({"n": name}),
             )
             .await;
-        d["accountCreate"]["account"]["id"].as_str().unwrap_or_else(|| panic!("account not created: {d}")).to_string()
+        d["accountCreate"]["account"]["id"]
+            .as_str()
+            .unwrap_or_else(|| panic!("account not created: {d}"))
+            .to_string()
     }
 
     /// Account + channel + inbox + contact + conversation; returns their ids.
@@ -143,7 +189,10 @@ impl TestApp {
                 json!({"a": account}),
             )
             .await;
-        let channel = d["channelCreate"]["channel"]["id"].as_str().unwrap().to_string();
+        let channel = d["channelCreate"]["channel"]["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
         let d = self
             .gql_ok(
                 Some(token),
@@ -151,7 +200,10 @@ impl TestApp {
                 json!({"a": account, "c": channel}),
             )
             .await;
-        let inbox = d["inboxCreate"]["inbox"]["id"].as_str().unwrap().to_string();
+        let inbox = d["inboxCreate"]["inbox"]["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
         let d = self
             .gql_ok(
                 Some(token),
@@ -159,7 +211,10 @@ impl TestApp {
                 json!({"a": account}),
             )
             .await;
-        let contact = d["contactCreate"]["contact"]["id"].as_str().unwrap().to_string();
+        let contact = d["contactCreate"]["contact"]["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
         let d = self
             .gql_ok(
                 Some(token),
@@ -167,8 +222,16 @@ impl TestApp {
                 json!({"a": account, "i": inbox, "c": contact}),
             )
             .await;
-        let conversation = d["conversationCreate"]["conversation"]["id"].as_str().unwrap().to_string();
-        Seeded { channel, inbox, contact, conversation }
+        let conversation = d["conversationCreate"]["conversation"]["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        Seeded {
+            channel,
+            inbox,
+            contact,
+            conversation,
+        }
     }
 }
 
@@ -181,10 +244,17 @@ pub struct Seeded {
 
 /// `extensions.code` of the first top-level error.
 pub fn error_code(body: &Value) -> &str {
-    body["errors"][0]["extensions"]["code"].as_str().unwrap_or_else(|| panic!("expected an error with a code: {body:#}"))
+    body["errors"][0]["extensions"]["code"]
+        .as_str()
+        .unwrap_or_else(|| panic!("expected an error with a code: {body:#}"))
 }
 
 /// Codes of a payload's userErrors.
 pub fn user_error_codes(payload: &Value) -> Vec<String> {
-    payload["userErrors"].as_array().unwrap_or_else(|| panic!("no userErrors in {payload}")).iter().map(|e| e["code"].as_str().unwrap().to_string()).collect()
+    payload["userErrors"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no userErrors in {payload}"))
+        .iter()
+        .map(|e| e["code"].as_str().unwrap().to_string())
+        .collect()
 }

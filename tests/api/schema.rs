@@ -10,5 +10,8 @@ fn checked_in_schema_matches_the_code() {
         return;
     }
     let committed = std::fs::read_to_string(path).unwrap_or_default();
-    assert!(committed == current, "schema.graphql is out of date: run `UPDATE_SCHEMA=1 cargo test schema` and commit the result");
+    assert!(
+        committed == current,
+        "schema.graphql is out of date: run `UPDATE_SCHEMA=1 cargo test schema` and commit the result"
+    );
 }

@@ -1,0 +1,214 @@
+//! The transactional outbox: [`record`] writes an event row inside the caller's transaction,
+//! so a committed change always has its event and a rolled-back one never does. Snapshot
+//! builders load what the payload formats need, in the same transaction.
+
+use entity::{
+    account, channel, contact, contact_inbox, contact_meta, contact_tag, conversation, event, inbox, message, tag, user,
+};
+use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
+
+use super::data::*;
+use crate::error::{Error, Result};
+
+/// Appends an event to the outbox (inside the caller's transaction).
+pub async fn record<C: ConnectionTrait>(db: &C, event_type: &str, data: EventData) -> Result<()> {
+    let account_id = data.account.as_ref().map(|a| a.id).ok_or_else(|| Error::Internal(anyhow::anyhow!("event without account")))?;
+    let payload = serde_json::to_value(&data).map_err(|e| Error::Internal(e.into()))?;
+    event::ActiveModel {
+        account_id: Set(account_id),
+        event_type: Set(event_type.to_string()),
+        channel_id: Set(data.channel.as_ref().map(|c| c.id)),
+        inbox_id: Set(data.inbox.as_ref().map(|i| i.id)),
+        payload: Set(payload),
+        dispatched_at: Set(None),
+        ..Default::default()
+    }
+    .insert(db)
+    .await?;
+    Ok(())
+}
+
+fn missing(what: &str) -> Error {
+    Error::Internal(anyhow::anyhow!("{what} vanished while building an event"))
+}
+
+pub fn account_snap(a: &account::Model) -> AccountSnap {
+    AccountSnap { id: a.id, name: a.name.clone() }
+}
+
+pub fn user_snap(u: &user::Model) -> UserSnap {
+    UserSnap { id: u.id, name: u.name.clone(), email: u.email.clone() }
+}
+
+pub fn channel_snap(c: &channel::Model) -> ChannelSnap {
+    ChannelSnap {
+        id: c.id,
+        kind: c.kind.as_str().into(),
+        name: c.name.clone(),
+        phone: c.phone.clone(),
+        identifier: c.identifier.clone(),
+        provider: c.provider.clone(),
+        country: c.country.clone(),
+        env: c.env.as_str().into(),
+        status: c.status.as_str().into(),
+        description: c.description.clone(),
+        webhook_url: c.webhook_url.clone(),
+    }
+}
+
+pub fn message_snap(m: &message::Model) -> MessageSnap {
+    MessageSnap {
+        id: m.id,
+        conversation_id: m.conversation_id,
+        sender_type: m.sender_type.as_str().into(),
+        sender_id: m.sender_id,
+        message_type: m.message_type.as_str().into(),
+        content: m.content.clone(),
+        content_type: m.content_type.as_str().into(),
+        media_url: m.media_url.clone(),
+        source_id: m.source_id.clone(),
+        external_id: m.external_id.clone(),
+        delivery_status: m.delivery_status.as_str().into(),
+        private: m.private,
+        content_attributes: m.content_attributes.clone(),
+        created_at: m.created_at,
+        updated_at: m.updated_at,
+    }
+}
+
+pub async fn contact_snap<C: ConnectionTrait>(db: &C, c: &contact::Model) -> Result<ContactSnap> {
+    let mut tags: Vec<TagSnap> = contact_tag::Entity::find()
+        .filter(contact_tag::Column::ContactId.eq(c.id))
+        .find_also_related(tag::Entity)
+        .all(db)
+        .await?
+        .into_iter()
+        .filter_map(|(_, t)| t.map(|t| TagSnap { id: t.id, name: t.name }))
+        .collect();
+    tags.sort_by(|a, b| a.name.cmp(&b.name));
+    let mut meta: Vec<MetaSnap> = contact_meta::Entity::find()
+        .filter(contact_meta::Column::ContactId.eq(c.id))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|m| MetaSnap { key: m.meta_key, value: m.meta_value })
+        .collect();
+    meta.sort_by(|a, b| a.key.cmp(&b.key));
+    Ok(ContactSnap {
+        id: c.id,
+        account_id: c.account_id,
+        first_name: c.first_name.clone(),
+        last_name: c.last_name.clone(),
+        phone_number: c.phone_number.clone(),
+        email: c.email.clone(),
+        avatar_url: c.avatar_url.clone(),
+        custom_attributes: c.custom_attributes.clone(),
+        tags,
+        meta,
+        created_at: c.created_at,
+        updated_at: c.updated_at,
+    })
+}
+
+/// Account and contact, for `contact_*` events.
+pub async fn for_contact<C: ConnectionTrait>(db: &C, c: &contact::Model) -> Result<EventData> {
+    let acc = account::Entity::find_by_id(c.account_id).one(db).await?.ok_or_else(|| missing("account"))?;
+    Ok(EventData { account: Some(account_snap(&acc)), contact: Some(contact_snap(db, c).await?), ..Default::default() })
+}
+
+/// Everything around a conversation, for `conversation_*` events (and as the base of message events).
+pub async fn for_conversation<C: ConnectionTrait>(db: &C, conv: &conversation::Model) -> Result<EventData> {
+    let acc = account::Entity::find_by_id(conv.account_id).one(db).await?.ok_or_else(|| missing("account"))?;
+    let ib = inbox::Entity::find_by_id(conv.inbox_id).one(db).await?.ok_or_else(|| missing("inbox"))?;
+    let ch = channel::Entity::find_by_id(ib.channel_id).one(db).await?.ok_or_else(|| missing("channel"))?;
+    let ct = contact::Entity::find_by_id(conv.contact_id).one(db).await?.ok_or_else(|| missing("contact"))?;
+    let ci = match conv.contact_inbox_id {
+        Some(id) => contact_inbox::Entity::find_by_id(id).one(db).await?,
+        None => None,
+    };
+    let assignee = match conv.assignee_id {
+        Some(id) => user::Entity::find_by_id(id).one(db).await?,
+        None => None,
+    };
+    let last = match conv.last_message_id {
+        Some(id) => message::Entity::find_by_id(id).one(db).await?,
+        None => None,
+    };
+    Ok(EventData {
+        account: Some(account_snap(&acc)),
+        inbox: Some(InboxSnap { id: ib.id, name: ib.name.clone(), channel_id: ib.channel_id }),
+        channel: Some(channel_snap(&ch)),
+        contact: Some(contact_snap(db, &ct).await?),
+        contact_inbox: ci.map(|ci| ContactInboxSnap {
+            id: ci.id,
+            contact_id: ci.contact_id,
+            inbox_id: ci.inbox_id,
+            source_id: ci.source_id,
+            hmac_verified: ci.hmac_verified,
+            created_at: ci.created_at,
+            updated_at: ci.updated_at,
+        }),
+        conversation: Some(ConversationSnap {
+            id: conv.id,
+            account_id: conv.account_id,
+            inbox_id: conv.inbox_id,
+            contact_id: conv.contact_id,
+            assignee_id: conv.assignee_id,
+            department_id: conv.department_id,
+            goal_id: conv.goal_id,
+            status: conv.status.as_str().into(),
+            unread_count: conv.unread_count,
+            last_message: last.as_ref().and_then(|m| m.content.clone()),
+            last_message_at: conv.last_message_at,
+            started_at: conv.started_at,
+            ended_at: conv.ended_at,
+            snoozed_until: conv.snoozed_until,
+            agent_last_seen_at: conv.agent_last_seen_at,
+            contact_last_seen_at: conv.contact_last_seen_at,
+            metadata: conv.metadata.clone(),
+            reason: conv.reason.clone(),
+            additional_attributes: conv.additional_attributes.clone(),
+            custom_attributes: conv.custom_attributes.clone(),
+            created_at: conv.created_at,
+            updated_at: conv.updated_at,
+        }),
+        assignee: assignee.as_ref().map(user_snap),
+        last_message: last.as_ref().map(message_snap),
+        ..Default::default()
+    })
+}
+
+/// A message with its whole context, for `message_*` events.
+pub async fn for_message<C: ConnectionTrait>(db: &C, msg: &message::Model) -> Result<EventData> {
+    let conv = conversation::Entity::find_by_id(msg.conversation_id).one(db).await?.ok_or_else(|| missing("conversation"))?;
+    let mut data = for_conversation(db, &conv).await?;
+    if msg.sender_type == entity::enums::SenderType::User
+        && let Some(uid) = msg.sender_id
+    {
+        data.sender_user = user::Entity::find_by_id(uid).one(db).await?.as_ref().map(user_snap);
+    }
+    data.message = Some(message_snap(msg));
+    Ok(data)
+}
+
+/// The attributes that differ between two conversation states, in seed 002's terms.
+pub fn conversation_changes(before: &conversation::Model, after: &conversation::Model) -> Vec<Change> {
+    use serde_json::json;
+    let mut out = vec![];
+    let mut cmp = |attr: &str, p: serde_json::Value, c: serde_json::Value| {
+        if p != c {
+            out.push(Change { attribute: attr.into(), previous_value: p, current_value: c });
+        }
+    };
+    cmp("status", json!(before.status.as_str().to_lowercase()), json!(after.status.as_str().to_lowercase()));
+    cmp("assignee_id", json!(before.assignee_id), json!(after.assignee_id));
+    cmp("department_id", json!(before.department_id), json!(after.department_id));
+    cmp("goal_id", json!(before.goal_id), json!(after.goal_id));
+    cmp("snoozed_until", json!(before.snoozed_until.map(|t| t.timestamp())), json!(after.snoozed_until.map(|t| t.timestamp())));
+    cmp("metadata", json!(before.metadata), json!(after.metadata));
+    cmp("reason", json!(before.reason), json!(after.reason));
+    cmp("additional_attributes", before.additional_attributes.clone(), after.additional_attributes.clone());
+    cmp("custom_attributes", before.custom_attributes.clone(), after.custom_attributes.clone());
+    cmp("unread_count", json!(before.unread_count), json!(after.unread_count));
+    out
+}
