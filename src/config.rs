@@ -61,6 +61,27 @@ pub struct Config {
     pub login_attempts_per_minute: u32,
     /// `pretty` (default) or `json` log lines.
     pub log_format: String,
+    /// Connect timeout of a webhook attempt.
+    #[serde(with = "humantime_serde")]
+    pub delivery_connect_timeout: Duration,
+    /// Total timeout of a webhook attempt (connect, send, read).
+    #[serde(with = "humantime_serde")]
+    pub delivery_timeout: Duration,
+    /// Bytes of a receiver's answer kept in the attempt log (the rest is not read).
+    pub max_response_bytes: usize,
+    /// A subscription whose deliveries keep exhausting their retries this long is disabled.
+    #[serde(with = "humantime_serde")]
+    pub disable_failing_after: Duration,
+    /// Attempts older than this are deleted.
+    #[serde(with = "humantime_serde")]
+    pub attempt_retention: Duration,
+    /// How often the retry worker looks for due retry jobs.
+    #[serde(with = "humantime_serde")]
+    pub retry_poll_interval: Duration,
+    /// A retry still not attempted this long after its time (its job was lost) is taken by the
+    /// dispatcher instead.
+    #[serde(with = "humantime_serde")]
+    pub retry_overdue_grace: Duration,
 }
 
 impl Default for Config {
@@ -77,6 +98,13 @@ impl Default for Config {
             max_body_bytes: 1024 * 1024,
             login_attempts_per_minute: 10,
             log_format: "pretty".into(),
+            delivery_connect_timeout: Duration::from_secs(5),
+            delivery_timeout: Duration::from_secs(15),
+            max_response_bytes: 64 * 1024,
+            disable_failing_after: Duration::from_secs(5 * 24 * 3600),
+            attempt_retention: Duration::from_secs(30 * 24 * 3600),
+            retry_poll_interval: Duration::from_millis(250),
+            retry_overdue_grace: Duration::from_secs(60),
         }
     }
 }

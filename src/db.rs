@@ -83,3 +83,19 @@ pub async fn master_key(db: &DatabaseConnection, config: &Config) -> anyhow::Res
     );
     Ok(stored.value)
 }
+
+/// Begins a transaction that will write. On SQLite it takes the write lock up front
+/// (`BEGIN IMMEDIATE`): a deferred transaction that reads and then writes fails with
+/// `SQLITE_BUSY_SNAPSHOT` when another connection committed in between, and the busy timeout
+/// cannot help it. PostgreSQL ignores the mode.
+pub async fn begin_write(
+    db: &DatabaseConnection,
+) -> Result<sea_orm::DatabaseTransaction, sea_orm::DbErr> {
+    use sea_orm::TransactionTrait;
+    db.begin_with_options(sea_orm::TransactionOptions {
+        isolation_level: None,
+        access_mode: None,
+        sqlite_transaction_mode: Some(sea_orm::SqliteTransactionMode::Immediate),
+    })
+    .await
+}

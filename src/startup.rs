@@ -4,9 +4,16 @@ use std::{net::SocketAddr, sync::Arc};
 
 use anyhow::Context as _;
 use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
 
 use crate::{
-    auth::LoginLimiter, config::Config, crypto::Keys, db, graphql, http, services, state::AppState,
+    auth::LoginLimiter,
+    config::Config,
+    crypto::Keys,
+    db,
+    delivery::{self, ssrf::Allow},
+    graphql, http, services,
+    state::AppState,
     telemetry,
 };
 
@@ -14,20 +21,36 @@ pub struct Application {
     listener: TcpListener,
     router: axum::Router,
     pub state: AppState,
+    shutdown: CancellationToken,
+    workers: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl Application {
     /// Connects, migrates, loads the master key and binds the listener (port 0 picks a free one).
     pub async fn build(config: Config) -> anyhow::Result<Self> {
+        install_crypto_provider();
+        let allow = Allow::parse(config.allow_private_destinations.as_deref())
+            .map_err(|e| anyhow::anyhow!("SWITCHBOARD_ALLOW_PRIVATE_DESTINATIONS: {e}"))?;
         let conn = db::connect(&config).await?;
         db::migrate(&conn).await?;
         let master = db::master_key(&conn, &config).await?;
+        let keys = Keys::from_master(&master);
+        let shutdown = CancellationToken::new();
+        let (engine, workers) = delivery::start(
+            conn.clone(),
+            keys.clone(),
+            &config,
+            Arc::new(allow),
+            shutdown.clone(),
+        )
+        .await?;
         let state = AppState {
             db: conn,
-            keys: Keys::from_master(&master),
+            keys,
             login_limiter: LoginLimiter::new(config.login_attempts_per_minute),
             metrics: telemetry::metrics_handle(),
             config: Arc::new(config),
+            engine,
         };
         let schema = graphql::build_schema(Some(state.clone()));
         let router = http::router(state.clone(), schema);
@@ -38,6 +61,8 @@ impl Application {
             listener,
             router,
             state,
+            shutdown,
+            workers,
         })
     }
 
@@ -62,13 +87,21 @@ impl Application {
             );
         }
         tracing::info!(%addr, console = %format!("http://{addr}/"), "Switchboard listening");
+        let workers_stop = self.shutdown.clone();
         axum::serve(
             self.listener,
             self.router
                 .into_make_service_with_connect_info::<SocketAddr>(),
         )
-        .with_graceful_shutdown(shutdown)
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            workers_stop.cancel();
+        })
         .await?;
+        // In-flight attempts finish (bounded by the HTTP timeout) and get recorded.
+        self.shutdown.cancel();
+        let grace = self.state.config.delivery_timeout + std::time::Duration::from_secs(5);
+        let _ = tokio::time::timeout(grace, futures::future::join_all(self.workers)).await;
         tracing::info!("stopped");
         Ok(())
     }
@@ -92,4 +125,9 @@ pub async fn shutdown_signal() {
     let term = std::future::pending::<()>();
     tokio::select! { _ = ctrl_c => {}, _ = term => {} }
     tracing::info!("shutdown signal received; finishing in-flight requests");
+}
+
+/// rustls needs one process-wide crypto provider; reqwest is built without its default.
+fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
 }

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use sea_orm::DatabaseConnection;
 
-use crate::{auth::LoginLimiter, config::Config, crypto::Keys};
+use crate::{auth::LoginLimiter, config::Config, crypto::Keys, delivery::Engine};
 
 #[derive(Clone)]
 pub struct AppState {
@@ -13,4 +13,6 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub login_limiter: LoginLimiter,
     pub metrics: metrics_exporter_prometheus::PrometheusHandle,
+    /// The delivery engine (fan-out, dispatcher, retries).
+    pub engine: Arc<Engine>,
 }

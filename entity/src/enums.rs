@@ -151,6 +151,17 @@ string_enum! {
     }
 }
 
+string_enum! {
+    /// Where a webhook delivery stands.
+    DeliveryStatus {
+        Pending => "PENDING",
+        Succeeded => "SUCCEEDED",
+        Retrying => "RETRYING",
+        Failed => "FAILED",
+        Cancelled => "CANCELLED",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

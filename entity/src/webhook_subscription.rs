@@ -39,6 +39,8 @@ pub struct Model {
     #[sea_orm(column_type = "Text")]
     pub last_error: Option<String>,
     pub is_channel_webhook: bool,
+    /// Since when every delivery exhausted its retries (cleared by a success).
+    pub failing_since: Option<DateTimeUtc>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

@@ -7,13 +7,17 @@
 pub use sea_orm_migration::prelude::*;
 
 mod m20261121_000001_create_core_tables;
+mod m20261121_000002_create_delivery_tables;
 
 pub struct Migrator;
 
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20261121_000001_create_core_tables::Migration)]
+        vec![
+            Box::new(m20261121_000001_create_core_tables::Migration),
+            Box::new(m20261121_000002_create_delivery_tables::Migration),
+        ]
     }
 }
 
@@ -34,4 +38,7 @@ pub const TABLES: &[&str] = &[
     "messages",
     "webhook_subscriptions",
     "api_tokens",
+    "events",
+    "deliveries",
+    "delivery_attempts",
 ];

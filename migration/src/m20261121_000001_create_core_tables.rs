@@ -17,7 +17,9 @@ impl MigrationTrait for Migration {
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        for table in crate::TABLES.iter().rev() {
+        // Later migrations drop their own tables first.
+        let later = crate::m20261121_000002_create_delivery_tables::TABLES;
+        for table in crate::TABLES.iter().rev().filter(|t| !later.contains(t)) {
             manager
                 .drop_table(Table::drop().table(Alias::new(*table)).to_owned())
                 .await?;

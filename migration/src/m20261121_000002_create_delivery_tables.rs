@@ -5,7 +5,12 @@
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::schema::*;
 
-use crate::m20261121_000001_create_core_tables::{Accounts, WebhookSubscriptions, enum_col, fk, index, with_id};
+use crate::m20261121_000001_create_core_tables::{
+    Accounts, WebhookSubscriptions, enum_col, fk, index, with_id,
+};
+
+/// Tables this migration creates.
+pub const TABLES: &[&str] = &["events", "deliveries", "delivery_attempts"];
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
@@ -22,10 +27,21 @@ impl MigrationTrait for Migration {
                     .col(big_integer_null(Events::InboxId))
                     .col(json_binary(Events::Payload))
                     .col(timestamp_with_time_zone_null(Events::DispatchedAt))
-                    .foreign_key(&mut fk(Events::Table, Events::AccountId, Accounts::Table, Cascade));
+                    .foreign_key(&mut fk(
+                        Events::Table,
+                        Events::AccountId,
+                        Accounts::Table,
+                        Cascade,
+                    ));
             }))
             .await?;
-        manager.create_index(index("idx_events_pending", Events::Table, [Events::DispatchedAt, Events::Id])).await?;
+        manager
+            .create_index(index(
+                "idx_events_pending",
+                Events::Table,
+                [Events::DispatchedAt, Events::Id],
+            ))
+            .await?;
 
         manager
             .create_table(with_id(Deliveries::Table, |t| {
@@ -42,16 +58,47 @@ impl MigrationTrait for Migration {
                     .col(integer_null(Deliveries::LastResponseStatus))
                     .col(text_null(Deliveries::LastError))
                     .col(timestamp_with_time_zone_null(Deliveries::CompletedAt))
-                    .foreign_key(&mut fk(Deliveries::Table, Deliveries::AccountId, Accounts::Table, Cascade))
-                    .foreign_key(&mut fk(Deliveries::Table, Deliveries::EventId, Events::Table, Cascade))
-                    .foreign_key(&mut fk(Deliveries::Table, Deliveries::SubscriptionId, WebhookSubscriptions::Table, Cascade));
+                    .foreign_key(&mut fk(
+                        Deliveries::Table,
+                        Deliveries::AccountId,
+                        Accounts::Table,
+                        Cascade,
+                    ))
+                    .foreign_key(&mut fk(
+                        Deliveries::Table,
+                        Deliveries::EventId,
+                        Events::Table,
+                        Cascade,
+                    ))
+                    .foreign_key(&mut fk(
+                        Deliveries::Table,
+                        Deliveries::SubscriptionId,
+                        WebhookSubscriptions::Table,
+                        Cascade,
+                    ));
             }))
             .await?;
         for i in [
-            index("idx_deliveries_due", Deliveries::Table, [Deliveries::Status, Deliveries::NextAttemptAt]),
-            index("idx_deliveries_subscription", Deliveries::Table, [Deliveries::SubscriptionId, Deliveries::Id]),
-            index("idx_deliveries_account", Deliveries::Table, [Deliveries::AccountId, Deliveries::Id]),
-            index("idx_deliveries_event", Deliveries::Table, [Deliveries::EventId]),
+            index(
+                "idx_deliveries_due",
+                Deliveries::Table,
+                [Deliveries::Status, Deliveries::NextAttemptAt],
+            ),
+            index(
+                "idx_deliveries_subscription",
+                Deliveries::Table,
+                [Deliveries::SubscriptionId, Deliveries::Id],
+            ),
+            index(
+                "idx_deliveries_account",
+                Deliveries::Table,
+                [Deliveries::AccountId, Deliveries::Id],
+            ),
+            index(
+                "idx_deliveries_event",
+                Deliveries::Table,
+                [Deliveries::EventId],
+            ),
         ] {
             manager.create_index(i).await?;
         }
@@ -72,14 +119,33 @@ impl MigrationTrait for Migration {
                     .col(integer(DeliveryAttempts::DurationMs))
                     .col(string_len_null(DeliveryAttempts::ErrorKind, 32))
                     .col(text_null(DeliveryAttempts::ErrorMessage))
-                    .col(timestamp_with_time_zone_null(DeliveryAttempts::NextAttemptAt))
-                    .foreign_key(&mut fk(DeliveryAttempts::Table, DeliveryAttempts::DeliveryId, Deliveries::Table, Cascade));
+                    .col(timestamp_with_time_zone_null(
+                        DeliveryAttempts::NextAttemptAt,
+                    ))
+                    .foreign_key(&mut fk(
+                        DeliveryAttempts::Table,
+                        DeliveryAttempts::DeliveryId,
+                        Deliveries::Table,
+                        Cascade,
+                    ));
             }))
             .await?;
         for i in [
-            index("idx_delivery_attempts_delivery", DeliveryAttempts::Table, [DeliveryAttempts::DeliveryId, DeliveryAttempts::Id]),
-            index("idx_delivery_attempts_account", DeliveryAttempts::Table, [DeliveryAttempts::AccountId, DeliveryAttempts::Id]),
-            index("idx_delivery_attempts_created", DeliveryAttempts::Table, [DeliveryAttempts::CreatedAt]),
+            index(
+                "idx_delivery_attempts_delivery",
+                DeliveryAttempts::Table,
+                [DeliveryAttempts::DeliveryId, DeliveryAttempts::Id],
+            ),
+            index(
+                "idx_delivery_attempts_account",
+                DeliveryAttempts::Table,
+                [DeliveryAttempts::AccountId, DeliveryAttempts::Id],
+            ),
+            index(
+                "idx_delivery_attempts_created",
+                DeliveryAttempts::Table,
+                [DeliveryAttempts::CreatedAt],
+            ),
         ] {
             manager.create_index(i).await?;
         }
@@ -96,10 +162,17 @@ impl MigrationTrait for Migration {
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         manager
-            .alter_table(Table::alter().table(WebhookSubscriptions::Table).drop_column(Alias::new("failing_since")).to_owned())
+            .alter_table(
+                Table::alter()
+                    .table(WebhookSubscriptions::Table)
+                    .drop_column(Alias::new("failing_since"))
+                    .to_owned(),
+            )
             .await?;
-        for t in ["delivery_attempts", "deliveries", "events"] {
-            manager.drop_table(Table::drop().table(Alias::new(t)).to_owned()).await?;
+        for t in TABLES.iter().rev() {
+            manager
+                .drop_table(Table::drop().table(Alias::new(*t)).to_owned())
+                .await?;
         }
         Ok(())
     }

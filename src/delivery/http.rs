@@ -36,11 +36,22 @@ impl Resolve for GuardedResolver {
         let allow = self.allow.clone();
         Box::pin(async move {
             let host = name.as_str().to_string();
-            let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
-            let ok: Vec<SocketAddr> = addrs.iter().copied().filter(|a| allow.permits(a.ip())).collect();
+            let addrs: Vec<SocketAddr> =
+                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            let ok: Vec<SocketAddr> = addrs
+                .iter()
+                .copied()
+                .filter(|a| allow.permits(a.ip()))
+                .collect();
             if ok.is_empty() {
-                let shown = addrs.iter().map(|a| a.ip().to_string()).collect::<Vec<_>>().join(", ");
-                return Err(Box::new(Blocked(format!("{host} resolves to non-public addresses ({shown})"))) as _);
+                let shown = addrs
+                    .iter()
+                    .map(|a| a.ip().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                return Err(Box::new(Blocked(format!(
+                    "{host} resolves to non-public addresses ({shown})"
+                ))) as _);
             }
             Ok(Box::new(ok.into_iter()) as Addrs)
         })
@@ -116,7 +127,13 @@ fn error_text(e: &reqwest::Error) -> String {
 }
 
 /// Sends one POST. Never fails: every problem is an [`Observed::Error`].
-pub async fn post(client: &reqwest::Client, url: &str, headers: &[(String, String)], body: String, s: &HttpSettings) -> Exchange {
+pub async fn post(
+    client: &reqwest::Client,
+    url: &str,
+    headers: &[(String, String)],
+    body: String,
+    s: &HttpSettings,
+) -> Exchange {
     let start = Instant::now();
     let mut req = client.post(url);
     for (k, v) in headers {
@@ -136,8 +153,16 @@ pub async fn post(client: &reqwest::Client, url: &str, headers: &[(String, Strin
         Err(e) => return fail(classify(&e), error_text(&e), start),
     };
     let code = resp.status().as_u16();
-    let headers: Vec<(String, String)> =
-        resp.headers().iter().map(|(k, v)| (k.as_str().to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned())).collect();
+    let headers: Vec<(String, String)> = resp
+        .headers()
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.as_str().to_string(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
+        .collect();
     let retry_after = resp
         .headers()
         .get(reqwest::header::RETRY_AFTER)

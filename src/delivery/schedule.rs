@@ -48,7 +48,10 @@ impl ErrorKind {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Observed {
     /// The receiver answered with this status (and maybe `Retry-After`, in seconds).
-    Status { code: u16, retry_after: Option<Duration> },
+    Status {
+        code: u16,
+        retry_after: Option<Duration>,
+    },
     /// No usable answer.
     Error(ErrorKind),
 }
@@ -58,7 +61,9 @@ pub enum Observed {
 pub enum Outcome {
     Succeeded,
     /// Try again after this delay.
-    Retry { after: Duration },
+    Retry {
+        after: Duration,
+    },
     /// Retries exhausted (or the destination is refused for good).
     Failed,
     /// `410 Gone`: the receiver asked us to stop; the subscription is disabled.
@@ -77,9 +82,14 @@ impl Schedule {
     /// The decision after attempt number `attempt` (1-based).
     pub fn decide(&self, attempt: u32, observed: &Observed, jitter: f64) -> Outcome {
         let retry_after = match observed {
-            Observed::Status { code, .. } if (200..300).contains(code) => return Outcome::Succeeded,
+            Observed::Status { code, .. } if (200..300).contains(code) => {
+                return Outcome::Succeeded;
+            }
             Observed::Status { code: 410, .. } => return Outcome::Gone,
-            Observed::Status { code: 429 | 503, retry_after } => *retry_after,
+            Observed::Status {
+                code: 429 | 503,
+                retry_after,
+            } => *retry_after,
             _ => None,
         };
         if attempt > self.max_retries {
@@ -98,11 +108,17 @@ mod tests {
     use super::*;
 
     fn schedule() -> Schedule {
-        Schedule { base: Duration::from_secs(7), max_retries: 10 }
+        Schedule {
+            base: Duration::from_secs(7),
+            max_retries: 10,
+        }
     }
 
     fn fail() -> Observed {
-        Observed::Status { code: 500, retry_after: None }
+        Observed::Status {
+            code: 500,
+            retry_after: None,
+        }
     }
 
     #[test]
@@ -110,8 +126,17 @@ mod tests {
         let s = schedule();
         let delays: Vec<u64> = (1..=10).map(|n| s.delay_after(n, 0.0).as_secs()).collect();
         assert_eq!(delays, [7, 14, 28, 56, 112, 224, 448, 896, 1792, 3584]);
-        assert_eq!(s.decide(10, &fail(), 0.0), Outcome::Retry { after: Duration::from_secs(3584) });
-        assert_eq!(s.decide(11, &fail(), 0.0), Outcome::Failed, "the 11th attempt is the last");
+        assert_eq!(
+            s.decide(10, &fail(), 0.0),
+            Outcome::Retry {
+                after: Duration::from_secs(3584)
+            }
+        );
+        assert_eq!(
+            s.decide(11, &fail(), 0.0),
+            Outcome::Failed,
+            "the 11th attempt is the last"
+        );
     }
 
     #[test]
@@ -119,26 +144,56 @@ mod tests {
         let s = schedule();
         assert_eq!(s.delay_after(1, 1.0), Duration::from_millis(7700));
         assert_eq!(s.delay_after(1, -1.0), Duration::from_millis(6300));
-        assert_eq!(s.delay_after(1, 5.0), Duration::from_millis(7700), "clamped");
+        assert_eq!(
+            s.delay_after(1, 5.0),
+            Duration::from_millis(7700),
+            "clamped"
+        );
     }
 
     #[test]
     fn statuses_map_to_outcomes() {
         let s = schedule();
-        let st = |code| Observed::Status { code, retry_after: None };
+        let st = |code| Observed::Status {
+            code,
+            retry_after: None,
+        };
         assert_eq!(s.decide(1, &st(200), 0.0), Outcome::Succeeded);
         assert_eq!(s.decide(1, &st(204), 0.0), Outcome::Succeeded);
         assert_eq!(s.decide(1, &st(410), 0.0), Outcome::Gone);
-        assert!(matches!(s.decide(1, &st(302), 0.0), Outcome::Retry { .. }), "redirects are not followed");
-        assert!(matches!(s.decide(1, &Observed::Error(ErrorKind::Timeout), 0.0), Outcome::Retry { .. }));
+        assert!(
+            matches!(s.decide(1, &st(302), 0.0), Outcome::Retry { .. }),
+            "redirects are not followed"
+        );
+        assert!(matches!(
+            s.decide(1, &Observed::Error(ErrorKind::Timeout), 0.0),
+            Outcome::Retry { .. }
+        ));
     }
 
     #[test]
     fn retry_after_is_honoured_and_bounded() {
         let s = schedule();
-        let ra = |secs| Observed::Status { code: 429, retry_after: Some(Duration::from_secs(secs)) };
-        assert_eq!(s.decide(1, &ra(30), 0.0), Outcome::Retry { after: Duration::from_secs(30) });
-        assert_eq!(s.decide(1, &ra(999_999), 0.0), Outcome::Retry { after: RETRY_AFTER_MAX });
-        assert_eq!(s.decide(11, &ra(30), 0.0), Outcome::Failed, "Retry-After does not add attempts");
+        let ra = |secs| Observed::Status {
+            code: 429,
+            retry_after: Some(Duration::from_secs(secs)),
+        };
+        assert_eq!(
+            s.decide(1, &ra(30), 0.0),
+            Outcome::Retry {
+                after: Duration::from_secs(30)
+            }
+        );
+        assert_eq!(
+            s.decide(1, &ra(999_999), 0.0),
+            Outcome::Retry {
+                after: RETRY_AFTER_MAX
+            }
+        );
+        assert_eq!(
+            s.decide(11, &ra(30), 0.0),
+            Outcome::Failed,
+            "Retry-After does not add attempts"
+        );
     }
 }

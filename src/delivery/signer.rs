@@ -16,7 +16,8 @@ pub fn secret_key_bytes(secret: &str) -> Vec<u8> {
 
 /// One `v1,<sig>` entry.
 pub fn sign(secret: &str, msg_id: &str, timestamp: i64, body: &[u8]) -> String {
-    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&secret_key_bytes(secret)).expect("HMAC takes any key length");
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&secret_key_bytes(secret))
+        .expect("HMAC takes any key length");
     mac.update(msg_id.as_bytes());
     mac.update(b".");
     mac.update(timestamp.to_string().as_bytes());
@@ -26,8 +27,17 @@ pub fn sign(secret: &str, msg_id: &str, timestamp: i64, body: &[u8]) -> String {
 }
 
 /// The `webhook-signature` header value for all active secrets.
-pub fn signature_header<'a>(secrets: impl IntoIterator<Item = &'a str>, msg_id: &str, timestamp: i64, body: &[u8]) -> String {
-    secrets.into_iter().map(|s| sign(s, msg_id, timestamp, body)).collect::<Vec<_>>().join(" ")
+pub fn signature_header<'a>(
+    secrets: impl IntoIterator<Item = &'a str>,
+    msg_id: &str,
+    timestamp: i64,
+    body: &[u8],
+) -> String {
+    secrets
+        .into_iter()
+        .map(|s| sign(s, msg_id, timestamp, body))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 #[cfg(test)]
@@ -38,7 +48,12 @@ mod tests {
     fn matches_the_standard_webhooks_reference_vector() {
         // From the Standard Webhooks specification's test vectors.
         let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
-        let sig = sign(secret, "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, br#"{"test": 2432232314}"#);
+        let sig = sign(
+            secret,
+            "msg_p5jXN8AQM9LWM0D4loKWxJek",
+            1614265330,
+            br#"{"test": 2432232314}"#,
+        );
         assert_eq!(sig, "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=");
     }
 }

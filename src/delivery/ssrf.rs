@@ -25,7 +25,9 @@ impl Allow {
     /// Parses the setting: unset/empty/`false` → none, `true` → all, else a comma list of CIDRs
     /// (a bare address is a /32 or /128).
     pub fn parse(setting: Option<&str>) -> Result<Self, String> {
-        let Some(s) = setting.map(str::trim).filter(|s| !s.is_empty()) else { return Ok(Allow::None) };
+        let Some(s) = setting.map(str::trim).filter(|s| !s.is_empty()) else {
+            return Ok(Allow::None);
+        };
         match s.to_ascii_lowercase().as_str() {
             "false" | "0" | "no" | "off" => return Ok(Allow::None),
             "true" | "1" | "yes" | "on" => return Ok(Allow::All),
@@ -34,7 +36,11 @@ impl Allow {
         s.split(',')
             .map(str::trim)
             .filter(|p| !p.is_empty())
-            .map(|p| p.parse::<IpNet>().or_else(|_| p.parse::<IpAddr>().map(IpNet::from)).map_err(|_| format!("`{p}` is not a CIDR or IP address")))
+            .map(|p| {
+                p.parse::<IpNet>()
+                    .or_else(|_| p.parse::<IpAddr>().map(IpNet::from))
+                    .map_err(|_| format!("`{p}` is not a CIDR or IP address"))
+            })
             .collect::<Result<Vec<_>, _>>()
             .map(Allow::Nets)
     }
@@ -106,7 +112,12 @@ fn embedded_v4(ip: Ipv6Addr) -> Option<Ipv4Addr> {
         return Some(tail());
     }
     if s[0] == 0x2002 {
-        return Some(Ipv4Addr::new((s[1] >> 8) as u8, s[1] as u8, (s[2] >> 8) as u8, s[2] as u8));
+        return Some(Ipv4Addr::new(
+            (s[1] >> 8) as u8,
+            s[1] as u8,
+            (s[2] >> 8) as u8,
+            s[2] as u8,
+        ));
     }
     None
 }
@@ -114,13 +125,17 @@ fn embedded_v4(ip: Ipv6Addr) -> Option<Ipv4Addr> {
 /// Checks a URL's literal host at save time: IP literals must be permitted; names are
 /// checked when resolved, at connect time.
 pub fn check_url_host(url: &url::Url, allow: &Allow) -> Result<(), String> {
-    let blocked = |ip: IpAddr| Err(format!("points to a non-public address ({ip}); webhooks must reach public hosts"));
+    let blocked = |ip: IpAddr| {
+        Err(format!(
+            "points to a non-public address ({ip}); webhooks must reach public hosts"
+        ))
+    };
     match url.host() {
         Some(url::Host::Ipv4(ip)) if !allow.permits(IpAddr::V4(ip)) => blocked(IpAddr::V4(ip)),
         Some(url::Host::Ipv6(ip)) if !allow.permits(IpAddr::V6(ip)) => blocked(IpAddr::V6(ip)),
-        Some(url::Host::Domain(d)) if matches!(allow, Allow::None) && is_local_name(d) => {
-            Err(format!("`{d}` is a local name; webhooks must reach public hosts"))
-        }
+        Some(url::Host::Domain(d)) if matches!(allow, Allow::None) && is_local_name(d) => Err(
+            format!("`{d}` is a local name; webhooks must reach public hosts"),
+        ),
         None => Err("must have a host".into()),
         _ => Ok(()),
     }
@@ -129,7 +144,10 @@ pub fn check_url_host(url: &url::Url, allow: &Allow) -> Result<(), String> {
 /// Names that always mean this machine or its local network.
 fn is_local_name(d: &str) -> bool {
     let d = d.trim_end_matches('.').to_ascii_lowercase();
-    d == "localhost" || d.ends_with(".localhost") || d.ends_with(".local") || d.ends_with(".internal")
+    d == "localhost"
+        || d.ends_with(".localhost")
+        || d.ends_with(".local")
+        || d.ends_with(".internal")
 }
 
 #[cfg(test)]
@@ -183,7 +201,12 @@ mod tests {
 
     #[test]
     fn public_destinations_pass() {
-        for u in ["https://example.com/hook", "http://93.184.216.34/", "http://[2606:2800:220:1:248:1893:25c8:1946]/", "http://8.8.8.8/"] {
+        for u in [
+            "https://example.com/hook",
+            "http://93.184.216.34/",
+            "http://[2606:2800:220:1:248:1893:25c8:1946]/",
+            "http://8.8.8.8/",
+        ] {
             assert!(!refused(u), "{u} should pass");
         }
     }

@@ -3,6 +3,7 @@
 
 pub mod data;
 pub mod formats;
+pub mod outbox;
 
 use entity::enums::PayloadFormat;
 

@@ -3,7 +3,8 @@
 //! builders load what the payload formats need, in the same transaction.
 
 use entity::{
-    account, channel, contact, contact_inbox, contact_meta, contact_tag, conversation, event, inbox, message, tag, user,
+    account, channel, contact, contact_inbox, contact_meta, contact_tag, conversation, event,
+    inbox, message, tag, user,
 };
 use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
 
@@ -12,7 +13,11 @@ use crate::error::{Error, Result};
 
 /// Appends an event to the outbox (inside the caller's transaction).
 pub async fn record<C: ConnectionTrait>(db: &C, event_type: &str, data: EventData) -> Result<()> {
-    let account_id = data.account.as_ref().map(|a| a.id).ok_or_else(|| Error::Internal(anyhow::anyhow!("event without account")))?;
+    let account_id = data
+        .account
+        .as_ref()
+        .map(|a| a.id)
+        .ok_or_else(|| Error::Internal(anyhow::anyhow!("event without account")))?;
     let payload = serde_json::to_value(&data).map_err(|e| Error::Internal(e.into()))?;
     event::ActiveModel {
         account_id: Set(account_id),
@@ -33,11 +38,18 @@ fn missing(what: &str) -> Error {
 }
 
 pub fn account_snap(a: &account::Model) -> AccountSnap {
-    AccountSnap { id: a.id, name: a.name.clone() }
+    AccountSnap {
+        id: a.id,
+        name: a.name.clone(),
+    }
 }
 
 pub fn user_snap(u: &user::Model) -> UserSnap {
-    UserSnap { id: u.id, name: u.name.clone(), email: u.email.clone() }
+    UserSnap {
+        id: u.id,
+        name: u.name.clone(),
+        email: u.email.clone(),
+    }
 }
 
 pub fn channel_snap(c: &channel::Model) -> ChannelSnap {
@@ -83,7 +95,12 @@ pub async fn contact_snap<C: ConnectionTrait>(db: &C, c: &contact::Model) -> Res
         .all(db)
         .await?
         .into_iter()
-        .filter_map(|(_, t)| t.map(|t| TagSnap { id: t.id, name: t.name }))
+        .filter_map(|(_, t)| {
+            t.map(|t| TagSnap {
+                id: t.id,
+                name: t.name,
+            })
+        })
         .collect();
     tags.sort_by(|a, b| a.name.cmp(&b.name));
     let mut meta: Vec<MetaSnap> = contact_meta::Entity::find()
@@ -91,7 +108,10 @@ pub async fn contact_snap<C: ConnectionTrait>(db: &C, c: &contact::Model) -> Res
         .all(db)
         .await?
         .into_iter()
-        .map(|m| MetaSnap { key: m.meta_key, value: m.meta_value })
+        .map(|m| MetaSnap {
+            key: m.meta_key,
+            value: m.meta_value,
+        })
         .collect();
     meta.sort_by(|a, b| a.key.cmp(&b.key));
     Ok(ContactSnap {
@@ -112,16 +132,38 @@ pub async fn contact_snap<C: ConnectionTrait>(db: &C, c: &contact::Model) -> Res
 
 /// Account and contact, for `contact_*` events.
 pub async fn for_contact<C: ConnectionTrait>(db: &C, c: &contact::Model) -> Result<EventData> {
-    let acc = account::Entity::find_by_id(c.account_id).one(db).await?.ok_or_else(|| missing("account"))?;
-    Ok(EventData { account: Some(account_snap(&acc)), contact: Some(contact_snap(db, c).await?), ..Default::default() })
+    let acc = account::Entity::find_by_id(c.account_id)
+        .one(db)
+        .await?
+        .ok_or_else(|| missing("account"))?;
+    Ok(EventData {
+        account: Some(account_snap(&acc)),
+        contact: Some(contact_snap(db, c).await?),
+        ..Default::default()
+    })
 }
 
 /// Everything around a conversation, for `conversation_*` events (and as the base of message events).
-pub async fn for_conversation<C: ConnectionTrait>(db: &C, conv: &conversation::Model) -> Result<EventData> {
-    let acc = account::Entity::find_by_id(conv.account_id).one(db).await?.ok_or_else(|| missing("account"))?;
-    let ib = inbox::Entity::find_by_id(conv.inbox_id).one(db).await?.ok_or_else(|| missing("inbox"))?;
-    let ch = channel::Entity::find_by_id(ib.channel_id).one(db).await?.ok_or_else(|| missing("channel"))?;
-    let ct = contact::Entity::find_by_id(conv.contact_id).one(db).await?.ok_or_else(|| missing("contact"))?;
+pub async fn for_conversation<C: ConnectionTrait>(
+    db: &C,
+    conv: &conversation::Model,
+) -> Result<EventData> {
+    let acc = account::Entity::find_by_id(conv.account_id)
+        .one(db)
+        .await?
+        .ok_or_else(|| missing("account"))?;
+    let ib = inbox::Entity::find_by_id(conv.inbox_id)
+        .one(db)
+        .await?
+        .ok_or_else(|| missing("inbox"))?;
+    let ch = channel::Entity::find_by_id(ib.channel_id)
+        .one(db)
+        .await?
+        .ok_or_else(|| missing("channel"))?;
+    let ct = contact::Entity::find_by_id(conv.contact_id)
+        .one(db)
+        .await?
+        .ok_or_else(|| missing("contact"))?;
     let ci = match conv.contact_inbox_id {
         Some(id) => contact_inbox::Entity::find_by_id(id).one(db).await?,
         None => None,
@@ -136,7 +178,11 @@ pub async fn for_conversation<C: ConnectionTrait>(db: &C, conv: &conversation::M
     };
     Ok(EventData {
         account: Some(account_snap(&acc)),
-        inbox: Some(InboxSnap { id: ib.id, name: ib.name.clone(), channel_id: ib.channel_id }),
+        inbox: Some(InboxSnap {
+            id: ib.id,
+            name: ib.name.clone(),
+            channel_id: ib.channel_id,
+        }),
         channel: Some(channel_snap(&ch)),
         contact: Some(contact_snap(db, &ct).await?),
         contact_inbox: ci.map(|ci| ContactInboxSnap {
@@ -180,35 +226,77 @@ pub async fn for_conversation<C: ConnectionTrait>(db: &C, conv: &conversation::M
 
 /// A message with its whole context, for `message_*` events.
 pub async fn for_message<C: ConnectionTrait>(db: &C, msg: &message::Model) -> Result<EventData> {
-    let conv = conversation::Entity::find_by_id(msg.conversation_id).one(db).await?.ok_or_else(|| missing("conversation"))?;
+    let conv = conversation::Entity::find_by_id(msg.conversation_id)
+        .one(db)
+        .await?
+        .ok_or_else(|| missing("conversation"))?;
     let mut data = for_conversation(db, &conv).await?;
     if msg.sender_type == entity::enums::SenderType::User
         && let Some(uid) = msg.sender_id
     {
-        data.sender_user = user::Entity::find_by_id(uid).one(db).await?.as_ref().map(user_snap);
+        data.sender_user = user::Entity::find_by_id(uid)
+            .one(db)
+            .await?
+            .as_ref()
+            .map(user_snap);
     }
     data.message = Some(message_snap(msg));
     Ok(data)
 }
 
 /// The attributes that differ between two conversation states, in seed 002's terms.
-pub fn conversation_changes(before: &conversation::Model, after: &conversation::Model) -> Vec<Change> {
+pub fn conversation_changes(
+    before: &conversation::Model,
+    after: &conversation::Model,
+) -> Vec<Change> {
     use serde_json::json;
     let mut out = vec![];
     let mut cmp = |attr: &str, p: serde_json::Value, c: serde_json::Value| {
         if p != c {
-            out.push(Change { attribute: attr.into(), previous_value: p, current_value: c });
+            out.push(Change {
+                attribute: attr.into(),
+                previous_value: p,
+                current_value: c,
+            });
         }
     };
-    cmp("status", json!(before.status.as_str().to_lowercase()), json!(after.status.as_str().to_lowercase()));
-    cmp("assignee_id", json!(before.assignee_id), json!(after.assignee_id));
-    cmp("department_id", json!(before.department_id), json!(after.department_id));
+    cmp(
+        "status",
+        json!(before.status.as_str().to_lowercase()),
+        json!(after.status.as_str().to_lowercase()),
+    );
+    cmp(
+        "assignee_id",
+        json!(before.assignee_id),
+        json!(after.assignee_id),
+    );
+    cmp(
+        "department_id",
+        json!(before.department_id),
+        json!(after.department_id),
+    );
     cmp("goal_id", json!(before.goal_id), json!(after.goal_id));
-    cmp("snoozed_until", json!(before.snoozed_until.map(|t| t.timestamp())), json!(after.snoozed_until.map(|t| t.timestamp())));
+    cmp(
+        "snoozed_until",
+        json!(before.snoozed_until.map(|t| t.timestamp())),
+        json!(after.snoozed_until.map(|t| t.timestamp())),
+    );
     cmp("metadata", json!(before.metadata), json!(after.metadata));
     cmp("reason", json!(before.reason), json!(after.reason));
-    cmp("additional_attributes", before.additional_attributes.clone(), after.additional_attributes.clone());
-    cmp("custom_attributes", before.custom_attributes.clone(), after.custom_attributes.clone());
-    cmp("unread_count", json!(before.unread_count), json!(after.unread_count));
+    cmp(
+        "additional_attributes",
+        before.additional_attributes.clone(),
+        after.additional_attributes.clone(),
+    );
+    cmp(
+        "custom_attributes",
+        before.custom_attributes.clone(),
+        after.custom_attributes.clone(),
+    );
+    cmp(
+        "unread_count",
+        json!(before.unread_count),
+        json!(after.unread_count),
+    );
     out
 }

@@ -95,3 +95,9 @@ mirror!(
     "Whether a subscription receives deliveries.",
     [Enabled, Paused, Disabled]
 );
+mirror!(
+    DeliveryStatus,
+    "e::DeliveryStatus",
+    "Where a webhook delivery stands.",
+    [Pending, Succeeded, Retrying, Failed, Cancelled]
+);

@@ -81,6 +81,52 @@ payload!(MessagePayload, message: Message);
 payload!(WebhookSubscriptionPayload, webhook_subscription: WebhookSubscription);
 payload!(ApiTokenPayload, api_token: ApiToken);
 payload!(DeletePayload, deleted_id: ID);
+payload!(DeliveryPayload, delivery: Delivery);
+payload!(DeliveryAttemptPayload, attempt: DeliveryAttempt);
+
+#[derive(SimpleObject)]
+pub struct WebhookSubscriptionRecoverPayload {
+    /// How many failed deliveries were queued again.
+    pub requeued: Option<u64>,
+    pub user_errors: Vec<UserError>,
+}
+
+#[derive(SimpleObject)]
+pub struct WebhookSubscriptionRotateSecretPayload {
+    pub webhook_subscription: Option<WebhookSubscription>,
+    /// The new signing secret, shown in this response only. The previous secret keeps
+    /// signing (a second `v1,` signature) for 24 hours.
+    pub secret: Option<String>,
+    pub user_errors: Vec<UserError>,
+}
+
+#[derive(SimpleObject)]
+pub struct WebWidgetTriggerPayload {
+    /// The contact's id in the inbox (created on first use).
+    pub source_id: Option<String>,
+    pub user_errors: Vec<UserError>,
+}
+
+#[derive(InputObject)]
+pub struct IdInput {
+    pub id: ID,
+}
+
+#[derive(InputObject)]
+pub struct WebhookSubscriptionRecoverInput {
+    pub id: ID,
+    /// Re-queue FAILED deliveries created at or after this time.
+    pub since: DateTime<Utc>,
+}
+
+#[derive(InputObject)]
+pub struct WebWidgetTriggerInput {
+    pub inbox_id: ID,
+    pub contact_id: ID,
+    pub source_id: Option<String>,
+    /// Seed 002 `event_info`: `initiated_at`, `referer`, `widget_language`, `browser_language`, `browser{…}`.
+    pub event_info: Option<Json<serde_json::Value>>,
+}
 
 #[derive(SimpleObject)]
 pub struct LoginPayload {
@@ -515,7 +561,15 @@ impl MutationRoot {
                 webhook_url: Some(input.webhook_url),
                 credentials: input.credentials.map(|j| Some(j.0)),
             };
-            services::channels::create(&st.db, &st.keys, principal(ctx), account_id, f).await
+            services::channels::create(
+                &st.db,
+                &st.keys,
+                &st.engine.allow,
+                principal(ctx),
+                account_id,
+                f,
+            )
+            .await
         };
         Ok(settle(r.await, Channel)?.into())
     }
@@ -541,7 +595,8 @@ impl MutationRoot {
                 webhook_url: patch(input.webhook_url),
                 credentials: patch(input.credentials).map(|o| o.map(|j| j.0)),
             };
-            services::channels::update(&st.db, &st.keys, principal(ctx), id, f).await
+            services::channels::update(&st.db, &st.keys, &st.engine.allow, principal(ctx), id, f)
+                .await
         };
         Ok(settle(r.await, Channel)?.into())
     }
@@ -793,8 +848,15 @@ impl MutationRoot {
                 basic_auth: input.basic_auth.map(|b| Some((b.username, b.password))),
                 state: None,
             };
-            services::webhook_subscriptions::create(&st.db, &st.keys, principal(ctx), account_id, f)
-                .await
+            services::webhook_subscriptions::create(
+                &st.db,
+                &st.keys,
+                &st.engine.allow,
+                principal(ctx),
+                account_id,
+                f,
+            )
+            .await
         };
         let (pair, user_errors) = settle(r.await, |x| x)?;
         let (sub, secret) = pair.map(|(m, s)| (WebhookSubscription(m), s)).unzip();
@@ -825,9 +887,19 @@ impl MutationRoot {
                 basic_auth: patch(input.basic_auth).map(|o| o.map(|b| (b.username, b.password))),
                 state: input.state.map(Into::into),
             };
-            services::webhook_subscriptions::update(&st.db, &st.keys, principal(ctx), id, f).await
+            services::webhook_subscriptions::update(
+                &st.db,
+                &st.keys,
+                &st.engine.allow,
+                principal(ctx),
+                id,
+                f,
+            )
+            .await
         };
-        Ok(settle(r.await, WebhookSubscription)?.into())
+        let out = settle(r.await, WebhookSubscription)?;
+        st.engine.wake();
+        Ok(out.into())
     }
 
     async fn webhook_subscription_delete(
@@ -879,5 +951,96 @@ impl MutationRoot {
             services::api_tokens::revoke(&state(ctx).db, principal(ctx), id).await
         };
         Ok(settle(r.await, ApiToken)?.into())
+    }
+
+    /// Queues one delivery for an attempt now (administrators).
+    async fn delivery_retry(&self, ctx: &Context<'_>, input: IdInput) -> Result<DeliveryPayload> {
+        let st = state(ctx);
+        let r = async {
+            let id = ids::decode(&input.id, "Delivery", "id")?;
+            services::deliveries::retry(&st.db, principal(ctx), id).await
+        };
+        let out = settle(r.await, Delivery)?;
+        st.engine.wake();
+        Ok(out.into())
+    }
+
+    /// Queues again every FAILED delivery of a subscription created since `since`.
+    async fn webhook_subscription_recover(
+        &self,
+        ctx: &Context<'_>,
+        input: WebhookSubscriptionRecoverInput,
+    ) -> Result<WebhookSubscriptionRecoverPayload> {
+        let st = state(ctx);
+        let r = async {
+            let id = ids::decode(&input.id, "WebhookSubscription", "id")?;
+            services::deliveries::recover(&st.db, principal(ctx), id, input.since).await
+        };
+        let (requeued, user_errors) = settle(r.await, |n| n)?;
+        st.engine.wake();
+        Ok(WebhookSubscriptionRecoverPayload {
+            requeued,
+            user_errors,
+        })
+    }
+
+    /// Sends a signed `webhook_test` ping now and returns the attempt.
+    async fn webhook_subscription_test(
+        &self,
+        ctx: &Context<'_>,
+        input: IdInput,
+    ) -> Result<DeliveryAttemptPayload> {
+        let st = state(ctx);
+        let r = async {
+            let id = ids::decode(&input.id, "WebhookSubscription", "id")?;
+            services::deliveries::test(&st.engine, principal(ctx), id).await
+        };
+        Ok(settle(r.await, DeliveryAttempt)?.into())
+    }
+
+    /// Replaces the signing secret; the old one keeps signing for 24 hours.
+    async fn webhook_subscription_rotate_secret(
+        &self,
+        ctx: &Context<'_>,
+        input: IdInput,
+    ) -> Result<WebhookSubscriptionRotateSecretPayload> {
+        let st = state(ctx);
+        let r = async {
+            let id = ids::decode(&input.id, "WebhookSubscription", "id")?;
+            services::deliveries::rotate_secret(&st.db, &st.keys, principal(ctx), id).await
+        };
+        let (pair, user_errors) = settle(r.await, |x| x)?;
+        let (sub, secret) = pair.map(|(m, s)| (WebhookSubscription(m), s)).unzip();
+        Ok(WebhookSubscriptionRotateSecretPayload {
+            webhook_subscription: sub,
+            secret,
+            user_errors,
+        })
+    }
+
+    /// Records that a contact opened the live-chat widget (`webwidget_triggered`).
+    async fn web_widget_trigger(
+        &self,
+        ctx: &Context<'_>,
+        input: WebWidgetTriggerInput,
+    ) -> Result<WebWidgetTriggerPayload> {
+        let r = async {
+            let inbox_id = ids::decode(&input.inbox_id, "Inbox", "inboxId")?;
+            let contact_id = ids::decode(&input.contact_id, "Contact", "contactId")?;
+            services::widget::trigger(
+                &state(ctx).db,
+                principal(ctx),
+                inbox_id,
+                contact_id,
+                input.source_id,
+                input.event_info.map(|j| j.0),
+            )
+            .await
+        };
+        let (source_id, user_errors) = settle(r.await, |s| s)?;
+        Ok(WebWidgetTriggerPayload {
+            source_id,
+            user_errors,
+        })
     }
 }

@@ -53,6 +53,12 @@ impl QueryRoot {
             "WebhookSubscription" => services::webhook_subscriptions::get(db, who, n)
                 .await
                 .map(|m| Node::WebhookSubscription(WebhookSubscription(m))),
+            "Delivery" => services::deliveries::get(db, who, n)
+                .await
+                .map(|m| Node::Delivery(Delivery(m))),
+            "DeliveryAttempt" => services::deliveries::attempt_get(db, who, n)
+                .await
+                .map(|m| Node::DeliveryAttempt(DeliveryAttempt(m))),
             _ => return Ok(None),
         };
         match found {

@@ -12,7 +12,7 @@ use super::{
     helpers::{loaders, principal, state},
     ids,
 };
-use crate::services::{self, Page, conversations::ConversationFilter};
+use crate::services::{self, Page, conversations::ConversationFilter, deliveries::DeliveryFilter};
 
 /// Anything with a global id.
 #[derive(Interface)]
@@ -27,6 +27,8 @@ pub enum Node {
     Message(Message),
     WebhookSubscription(WebhookSubscription),
     ApiToken(ApiToken),
+    Delivery(Delivery),
+    DeliveryAttempt(DeliveryAttempt),
 }
 
 fn page(first: Option<i32>, after: Option<String>) -> Result<Page> {
@@ -158,6 +160,39 @@ impl Account {
         )
         .await?;
         Ok(conn(p, |m| m.id, WebhookSubscription))
+    }
+    /// Webhook deliveries of the account (administrators only), oldest first, filtered.
+    #[allow(clippy::too_many_arguments)]
+    async fn deliveries(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        subscription_id: Option<ID>,
+        status: Option<DeliveryStatus>,
+        event: Option<String>,
+        since: Option<DateTime<Utc>>,
+        until: Option<DateTime<Utc>>,
+    ) -> Result<Connection<String, Delivery>> {
+        let filter = DeliveryFilter {
+            subscription_id: subscription_id
+                .as_ref()
+                .map(|i| ids::decode_arg(i, "WebhookSubscription"))
+                .transpose()?,
+            status: status.map(Into::into),
+            event,
+            since,
+            until,
+        };
+        let p = services::deliveries::list(
+            &state(ctx).db,
+            principal(ctx),
+            self.0.id,
+            filter,
+            page(first, after)?,
+        )
+        .await?;
+        Ok(conn(p, |m| m.id, Delivery))
     }
     /// Administrators only.
     async fn api_tokens(
@@ -690,6 +725,38 @@ impl WebhookSubscription {
     async fn last_error(&self) -> Option<&str> {
         self.0.last_error.as_deref()
     }
+    #[allow(clippy::too_many_arguments)]
+    async fn deliveries(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        status: Option<DeliveryStatus>,
+        event: Option<String>,
+        since: Option<DateTime<Utc>>,
+        until: Option<DateTime<Utc>>,
+    ) -> Result<Connection<String, Delivery>> {
+        let filter = DeliveryFilter {
+            subscription_id: Some(self.0.id),
+            status: status.map(Into::into),
+            event,
+            since,
+            until,
+        };
+        let p = services::deliveries::list(
+            &state(ctx).db,
+            principal(ctx),
+            self.0.account_id,
+            filter,
+            page(first, after)?,
+        )
+        .await?;
+        Ok(conn(p, |m| m.id, Delivery))
+    }
+    /// Since when every delivery exhausted its retries (null once one succeeds).
+    async fn failing_since(&self) -> Option<DateTime<Utc>> {
+        self.0.failing_since
+    }
     /// True for the subscription that carries a channel's own `webhookUrl`.
     async fn is_channel_webhook(&self) -> bool {
         self.0.is_channel_webhook
@@ -762,5 +829,152 @@ impl Viewer {
             }
             _ => None,
         }
+    }
+}
+
+fn header_list(v: &serde_json::Value) -> Vec<Header> {
+    v.as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|p| {
+                    let p = p.as_array()?;
+                    Some(Header {
+                        name: p.first()?.as_str()?.to_string(),
+                        value: p.get(1)?.as_str()?.to_string(),
+                    })
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// One event on its way to one subscription.
+pub struct Delivery(pub entity::delivery::Model);
+
+#[Object]
+impl Delivery {
+    async fn id(&self) -> ID {
+        ids::encode("Delivery", self.0.id)
+    }
+    async fn database_id(&self) -> i64 {
+        self.0.id
+    }
+    async fn account_id(&self) -> ID {
+        ids::encode("Account", self.0.account_id)
+    }
+    async fn subscription_id(&self) -> ID {
+        ids::encode("WebhookSubscription", self.0.subscription_id)
+    }
+    /// Event name as the receiver sees it.
+    async fn event(&self) -> &str {
+        &self.0.event_type
+    }
+    /// Standard Webhooks `webhook-id`: the same on every attempt.
+    async fn webhook_id(&self) -> &str {
+        &self.0.webhook_id
+    }
+    async fn status(&self) -> DeliveryStatus {
+        self.0.status.into()
+    }
+    async fn attempt_count(&self) -> i32 {
+        self.0.attempt_count
+    }
+    async fn next_attempt_at(&self) -> Option<DateTime<Utc>> {
+        self.0.next_attempt_at
+    }
+    async fn last_response_status(&self) -> Option<i32> {
+        self.0.last_response_status
+    }
+    async fn last_error(&self) -> Option<&str> {
+        self.0.last_error.as_deref()
+    }
+    /// The body sent on every attempt.
+    async fn payload(&self) -> &str {
+        &self.0.payload
+    }
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+    async fn completed_at(&self) -> Option<DateTime<Utc>> {
+        self.0.completed_at
+    }
+    async fn attempts(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<Connection<String, DeliveryAttempt>> {
+        let p =
+            services::deliveries::attempts(&state(ctx).db, self.0.id, page(first, after)?).await?;
+        Ok(conn(p, |m| m.id, DeliveryAttempt))
+    }
+}
+
+/// One HTTP attempt: the request as sent (credentials redacted) and the answer.
+pub struct DeliveryAttempt(pub entity::delivery_attempt::Model);
+
+#[Object]
+impl DeliveryAttempt {
+    async fn id(&self) -> ID {
+        ids::encode("DeliveryAttempt", self.0.id)
+    }
+    async fn database_id(&self) -> i64 {
+        self.0.id
+    }
+    async fn account_id(&self) -> ID {
+        ids::encode("Account", self.0.account_id)
+    }
+    async fn delivery_id(&self) -> ID {
+        ids::encode("Delivery", self.0.delivery_id)
+    }
+    async fn subscription_id(&self) -> ID {
+        ids::encode("WebhookSubscription", self.0.subscription_id)
+    }
+    /// 1 for the first attempt.
+    async fn attempt_number(&self) -> i32 {
+        self.0.attempt_number
+    }
+    async fn url(&self) -> &str {
+        &self.0.url
+    }
+    async fn request_headers(&self) -> Vec<Header> {
+        header_list(&self.0.request_headers)
+    }
+    async fn request_body(&self) -> &str {
+        &self.0.request_body
+    }
+    async fn response_status(&self) -> Option<i32> {
+        self.0.response_status
+    }
+    async fn response_headers(&self) -> Vec<Header> {
+        self.0
+            .response_headers
+            .as_ref()
+            .map(header_list)
+            .unwrap_or_default()
+    }
+    /// The first bytes of the answer (see `responseTruncated`).
+    async fn response_body(&self) -> Option<&str> {
+        self.0.response_body.as_deref()
+    }
+    async fn response_truncated(&self) -> bool {
+        self.0.response_truncated
+    }
+    async fn duration_ms(&self) -> i32 {
+        self.0.duration_ms
+    }
+    /// `TIMEOUT`, `CONNECT`, `TLS`, `HTTP_STATUS`, `BLOCKED`, `REDIRECT`, `BODY` or `OTHER`; null on success.
+    async fn error_kind(&self) -> Option<&str> {
+        self.0.error_kind.as_deref()
+    }
+    async fn error_message(&self) -> Option<&str> {
+        self.0.error_message.as_deref()
+    }
+    /// When the next attempt is due, if this one scheduled a retry.
+    async fn next_attempt_at(&self) -> Option<DateTime<Utc>> {
+        self.0.next_attempt_at
+    }
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
     }
 }

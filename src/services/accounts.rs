@@ -2,10 +2,7 @@
 //! administrators rename theirs.
 
 use entity::{account, account_user, enums::Role};
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, Set,
-    TransactionTrait,
-};
+use sea_orm::{ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, Set};
 
 use super::{Page, PageOf, paginate};
 use crate::{
@@ -24,7 +21,7 @@ pub async fn create(
     let mut c = Checks::new();
     let name = c.required("name", name, NAME_MAX);
     c.finish()?;
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     let acc = account::ActiveModel {
         name: Set(name),
         ..Default::default()

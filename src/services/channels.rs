@@ -11,6 +11,7 @@ use super::{Page, PageOf, load_owned, load_owned_admin, paginate};
 use crate::{
     auth::Principal,
     crypto::Keys,
+    delivery::ssrf::Allow,
     domain::{Checks, JSON_MAX, NAME_MAX},
     error::Result,
 };
@@ -31,7 +32,13 @@ pub struct ChannelFields {
     pub credentials: Option<Option<serde_json::Value>>,
 }
 
-fn apply(c: &mut Checks, keys: &Keys, am: &mut channel::ActiveModel, f: ChannelFields) {
+fn apply(
+    c: &mut Checks,
+    keys: &Keys,
+    allow: &Allow,
+    am: &mut channel::ActiveModel,
+    f: ChannelFields,
+) {
     if let Some(k) = f.kind {
         am.kind = Set(k);
     }
@@ -72,7 +79,9 @@ fn apply(c: &mut Checks, keys: &Keys, am: &mut channel::ActiveModel, f: ChannelF
         am.description = Set(c.optional("description", v.as_deref(), 4096));
     }
     if let Some(v) = f.webhook_url {
-        am.webhook_url = Set(c.url("webhookUrl", v.as_deref()));
+        let url = c.url("webhookUrl", v.as_deref());
+        super::webhook_subscriptions::check_destination(c, "webhookUrl", url.as_deref(), allow);
+        am.webhook_url = Set(url);
     }
     if let Some(v) = f.credentials {
         am.credentials_encrypted = Set(v.map(|json| {
@@ -88,6 +97,7 @@ fn apply(c: &mut Checks, keys: &Keys, am: &mut channel::ActiveModel, f: ChannelF
 pub async fn create(
     db: &DatabaseConnection,
     keys: &Keys,
+    allow: &Allow,
     principal: &Principal,
     account_id: i64,
     f: ChannelFields,
@@ -114,14 +124,19 @@ pub async fn create(
         credentials_encrypted: Set(None),
         ..Default::default()
     };
-    apply(&mut c, keys, &mut am, f);
+    apply(&mut c, keys, allow, &mut am, f);
     c.finish()?;
-    Ok(am.insert(db).await?)
+    let txn = crate::db::begin_write(db).await?;
+    let ch = am.insert(&txn).await?;
+    super::webhook_subscriptions::sync_channel_webhook(&txn, keys, &ch).await?;
+    txn.commit().await?;
+    Ok(ch)
 }
 
 pub async fn update(
     db: &DatabaseConnection,
     keys: &Keys,
+    allow: &Allow,
     principal: &Principal,
     id: i64,
     f: ChannelFields,
@@ -130,9 +145,13 @@ pub async fn update(
         load_owned_admin::<channel::Entity, _>(db, principal, id, "channel", Some("id")).await?;
     let mut c = Checks::new();
     let mut am: channel::ActiveModel = ch.into();
-    apply(&mut c, keys, &mut am, f);
+    apply(&mut c, keys, allow, &mut am, f);
     c.finish()?;
-    Ok(am.update(db).await?)
+    let txn = crate::db::begin_write(db).await?;
+    let ch = am.update(&txn).await?;
+    super::webhook_subscriptions::sync_channel_webhook(&txn, keys, &ch).await?;
+    txn.commit().await?;
+    Ok(ch)
 }
 
 pub async fn delete(db: &DatabaseConnection, principal: &Principal, id: i64) -> Result<()> {

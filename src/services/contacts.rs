@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use entity::{contact, contact_inbox, contact_meta, contact_tag, inbox, tag};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait,
-    QueryFilter, Set, TransactionTrait,
+    QueryFilter, Set,
     sea_query::{Expr, ExprTrait, Func, OnConflict},
 };
 
@@ -15,6 +15,7 @@ use crate::{
     auth::Principal,
     domain::{Checks, NAME_MAX},
     error::{Error, Result},
+    events::outbox,
 };
 
 pub const MAX_TAGS: usize = 50;
@@ -175,10 +176,17 @@ pub async fn create(
     };
     let extras = apply(&mut c, &mut am, f);
     c.finish()?;
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     let ct = am.insert(&txn).await?;
     write_extras(&txn, account_id, ct.id, extras).await?;
+    outbox::record(
+        &txn,
+        "contact_created",
+        outbox::for_contact(&txn, &ct).await?,
+    )
+    .await?;
     txn.commit().await?;
+    crate::delivery::events_committed();
     Ok(ct)
 }
 
@@ -195,11 +203,18 @@ pub async fn update(
     let mut am: contact::ActiveModel = ct.into();
     let extras = apply(&mut c, &mut am, f);
     c.finish()?;
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     // Always stamps updated_at, also when only tags or meta changed.
     let ct = am.reset_all().update(&txn).await?;
     write_extras(&txn, account_id, id, extras).await?;
+    outbox::record(
+        &txn,
+        "contact_updated",
+        outbox::for_contact(&txn, &ct).await?,
+    )
+    .await?;
     txn.commit().await?;
+    crate::delivery::events_committed();
     Ok(ct)
 }
 

@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use entity::{account_user, contact, conversation, enums::ConversationStatus, inbox};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
-    Set, TransactionTrait,
+    Set,
 };
 
 use super::{Page, PageOf, contacts, load_owned, load_owned_admin, paginate};
@@ -12,6 +12,7 @@ use crate::{
     auth::Principal,
     domain::Checks,
     error::{Error, Result},
+    events::outbox,
 };
 
 #[derive(Default)]
@@ -138,14 +139,21 @@ pub async fn create(
     };
     apply(&mut c, &mut am, &input.fields, now);
     c.finish()?;
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     if let Some(Some(a)) = input.fields.assignee_id {
         check_assignee(&txn, account_id, a).await?;
     }
     let ci = contacts::contact_inbox_for(&txn, &ct, &ib, source_id).await?;
     am.contact_inbox_id = Set(Some(ci.id));
     let conv = am.insert(&txn).await?;
+    outbox::record(
+        &txn,
+        "conversation_created",
+        outbox::for_conversation(&txn, &conv).await?,
+    )
+    .await?;
     txn.commit().await?;
+    crate::delivery::events_committed();
     Ok(conv)
 }
 
@@ -159,16 +167,27 @@ pub async fn update(
         load_owned::<conversation::Entity, _>(db, principal, id, "conversation", Some("id"))
             .await?;
     let account_id = conv.account_id;
+    let before = conv.clone();
     let mut c = Checks::new();
     let mut am: conversation::ActiveModel = conv.into();
     apply(&mut c, &mut am, &f, Utc::now());
     c.finish()?;
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     if let Some(Some(a)) = f.assignee_id {
         check_assignee(&txn, account_id, a).await?;
     }
     let conv = am.update(&txn).await?;
+    let changes = outbox::conversation_changes(&before, &conv);
+    if !changes.is_empty() {
+        let mut data = outbox::for_conversation(&txn, &conv).await?;
+        if before.status != conv.status {
+            outbox::record(&txn, "conversation_status_changed", data.clone()).await?;
+        }
+        data.changes = changes;
+        outbox::record(&txn, "conversation_updated", data).await?;
+    }
     txn.commit().await?;
+    crate::delivery::events_committed();
     Ok(conv)
 }
 

@@ -9,7 +9,6 @@ use entity::{
 };
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, Set,
-    TransactionTrait,
     sea_query::{Expr, ExprTrait},
 };
 
@@ -18,6 +17,7 @@ use crate::{
     auth::Principal,
     domain::{CONTENT_MAX, Checks},
     error::{Error, Result},
+    events::outbox,
 };
 
 pub struct NewMessage {
@@ -134,7 +134,7 @@ pub async fn create(
         );
     }
     c.finish()?;
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     if sender_type == SenderType::User
         && let Some(uid) = sender_id
     {
@@ -184,7 +184,14 @@ pub async fn create(
     upd.filter(conversation::Column::Id.eq(conv.id))
         .exec(&txn)
         .await?;
+    outbox::record(
+        &txn,
+        "message_created",
+        outbox::for_message(&txn, &msg).await?,
+    )
+    .await?;
     txn.commit().await?;
+    crate::delivery::events_committed();
     Ok(msg)
 }
 
@@ -210,6 +217,7 @@ pub async fn update(
             ),
         );
     }
+    let previous_status = msg.delivery_status;
     let mut am: message::ActiveModel = msg.into();
     if let Some(v) = f.content {
         if let Some(s) = &v
@@ -237,7 +245,16 @@ pub async fn update(
         am.private = Set(p);
     }
     c.finish()?;
-    Ok(am.update(db).await?)
+    let txn = crate::db::begin_write(db).await?;
+    let msg = am.update(&txn).await?;
+    let mut data = outbox::for_message(&txn, &msg).await?;
+    if msg.delivery_status != previous_status {
+        data.previous_delivery_status = Some(previous_status.as_str().to_string());
+    }
+    outbox::record(&txn, "message_updated", data).await?;
+    txn.commit().await?;
+    crate::delivery::events_committed();
+    Ok(msg)
 }
 
 pub async fn delete(db: &DatabaseConnection, principal: &Principal, id: i64) -> Result<()> {

@@ -7,10 +7,12 @@ pub mod api_tokens;
 pub mod channels;
 pub mod contacts;
 pub mod conversations;
+pub mod deliveries;
 pub mod inboxes;
 pub mod messages;
 pub mod users;
 pub mod webhook_subscriptions;
+pub mod widget;
 
 use entity::enums::Role;
 use sea_orm::{
@@ -120,7 +122,9 @@ account_owned!(
     message,
     webhook_subscription,
     api_token,
-    tag
+    tag,
+    delivery,
+    delivery_attempt
 );
 
 /// Loads a row by id and returns it with the caller's role in its account. Missing rows and

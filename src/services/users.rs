@@ -5,7 +5,7 @@ use std::net::IpAddr;
 use entity::{account_user, enums::Role, user};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait,
-    PaginatorTrait, QueryFilter, Set, TransactionTrait,
+    PaginatorTrait, QueryFilter, Set,
 };
 
 use super::{Page, PageOf, paginate, unique_violation};
@@ -63,7 +63,7 @@ pub async fn create<C: ConnectionTrait>(db: &C, input: NewUser) -> Result<user::
 
 /// Creates a platform administrator only while none exists (first-run setup, from the console).
 pub async fn create_first_admin(db: &DatabaseConnection, input: NewUser) -> Result<user::Model> {
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     if has_platform_admin(&txn).await? {
         return Err(Error::Forbidden(
             "an administrator already exists; log in instead".into(),

@@ -15,6 +15,7 @@ use super::{Page, PageOf, load_owned_admin, paginate};
 use crate::{
     auth::Principal,
     crypto::{self, Keys},
+    delivery::ssrf::{Allow, check_url_host},
     domain::{Checks, NAME_MAX},
     error::{Error, Result},
     events,
@@ -169,6 +170,7 @@ async fn check_scope(
 async fn apply(
     db: &DatabaseConnection,
     keys: &Keys,
+    allow: &Allow,
     account_id: i64,
     am: &mut ws::ActiveModel,
     current: Option<&ws::Model>,
@@ -180,6 +182,7 @@ async fn apply(
         if url.is_none() {
             c.push("url", "BLANK", "can't be blank");
         }
+        check_destination(&mut c, "url", url.as_deref(), allow);
         am.url = Set(url.unwrap_or_default());
     }
     if let Some(n) = &f.name {
@@ -265,6 +268,7 @@ async fn apply(
 pub async fn create(
     db: &DatabaseConnection,
     keys: &Keys,
+    allow: &Allow,
     principal: &Principal,
     account_id: i64,
     mut f: SubscriptionFields,
@@ -302,15 +306,17 @@ pub async fn create(
         state_reason: Set(None),
         last_error: Set(None),
         is_channel_webhook: Set(false),
+        failing_since: Set(None),
         ..Default::default()
     };
-    apply(db, keys, account_id, &mut am, None, f).await?;
+    apply(db, keys, allow, account_id, &mut am, None, f).await?;
     Ok((am.insert(db).await?, secret))
 }
 
 pub async fn update(
     db: &DatabaseConnection,
     keys: &Keys,
+    allow: &Allow,
     principal: &Principal,
     id: i64,
     f: SubscriptionFields,
@@ -319,8 +325,12 @@ pub async fn update(
         load_owned_admin::<ws::Entity, _>(db, principal, id, "webhook subscription", Some("id"))
             .await?;
     let mut am: ws::ActiveModel = m.clone().into();
-    apply(db, keys, m.account_id, &mut am, Some(&m), f).await?;
-    Ok(am.update(db).await?)
+    apply(db, keys, allow, m.account_id, &mut am, Some(&m), f).await?;
+    let updated = am.update(db).await?;
+    if m.state == SubscriptionState::Paused && updated.state == SubscriptionState::Enabled {
+        super::deliveries::release_paused(db, updated.id).await?;
+    }
+    Ok(updated)
 }
 
 pub async fn delete(db: &DatabaseConnection, principal: &Principal, id: i64) -> Result<()> {
@@ -359,4 +369,70 @@ pub fn headers_of(m: &ws::Model) -> Vec<(String, String)> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// Refuses destinations that are not public (unless allowed by configuration).
+pub fn check_destination(c: &mut Checks, field: &str, url: Option<&str>, allow: &Allow) {
+    if let Some(u) = url.and_then(|u| crate::domain::check_url(u).ok())
+        && let Err(why) = check_url_host(&u, allow)
+    {
+        c.push(field, "NOT_ALLOWED", why);
+    }
+}
+
+/// Keeps a channel's own `webhookUrl` (seed 001) as a subscription scoped to the channel:
+/// created with the `NEW_MESSAGE` format and `message_created` (what that document defines),
+/// its URL following the channel's, deleted when the URL is cleared. Its format, events and
+/// secret are then managed like any subscription's.
+pub async fn sync_channel_webhook<C: sea_orm::ConnectionTrait>(
+    db: &C,
+    keys: &Keys,
+    ch: &channel::Model,
+) -> Result<()> {
+    let existing = ws::Entity::find()
+        .filter(ws::Column::ChannelId.eq(ch.id))
+        .filter(ws::Column::IsChannelWebhook.eq(true))
+        .one(db)
+        .await?;
+    match (&ch.webhook_url, existing) {
+        (None, Some(sub)) => {
+            ws::Entity::delete_by_id(sub.id).exec(db).await?;
+        }
+        (Some(url), Some(sub)) if &sub.url != url => {
+            let mut am: ws::ActiveModel = sub.into();
+            am.url = Set(url.clone());
+            am.update(db).await?;
+        }
+        (Some(url), None) => {
+            ws::ActiveModel {
+                account_id: Set(ch.account_id),
+                channel_id: Set(Some(ch.id)),
+                inbox_id: Set(None),
+                name: Set(format!("{} (channel webhook)", ch.name)
+                    .chars()
+                    .take(NAME_MAX)
+                    .collect()),
+                url: Set(url.clone()),
+                events: Set(serde_json::json!(["message_created"])),
+                format: Set(PayloadFormat::NewMessage),
+                secret_encrypted: Set(keys.encrypt(&crypto::new_webhook_secret())),
+                previous_secret_encrypted: Set(None),
+                previous_secret_expires_at: Set(None),
+                headers: Set(serde_json::json!({})),
+                bearer_token_encrypted: Set(None),
+                basic_auth_username: Set(None),
+                basic_auth_password_encrypted: Set(None),
+                state: Set(SubscriptionState::Enabled),
+                state_reason: Set(None),
+                last_error: Set(None),
+                is_channel_webhook: Set(true),
+                failing_since: Set(None),
+                ..Default::default()
+            }
+            .insert(db)
+            .await?;
+        }
+        _ => {}
+    }
+    Ok(())
 }

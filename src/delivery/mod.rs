@@ -1,0 +1,1014 @@
+//! The delivery engine.
+//!
+//! 1. **Fan-out**: committed outbox events become one `deliveries` row per matching
+//!    destination (event set, channel/inbox scope, a format that has a payload for the event),
+//!    with the rendered body, in one transaction per batch.
+//! 2. **First attempts**: a dispatcher woken on commit claims due deliveries (a lease in
+//!    `claimed_until`, `FOR UPDATE SKIP LOCKED` on PostgreSQL), sends them, one subscription at
+//!    a time in order, many subscriptions in parallel.
+//! 3. **Retries**: a failed attempt stores `next_attempt_at` and becomes an apalis job scheduled
+//!    for that time ([`jobs`]). Deliveries whose retry job went missing are picked up by the
+//!    dispatcher once overdue by `overdue_grace`, so the stored schedule, not memory, is the truth.
+//! 4. **Recording**: every attempt (request and response) is written by one recorder task in
+//!    batched transactions, which also moves the delivery and its subscription on.
+//!
+//! A crash loses nothing: an event is either undispatched (fanned out again) or has its
+//! deliveries; a claimed delivery whose lease runs out is claimed again (its attempt may be
+//! sent twice, with the same `webhook-id`).
+
+pub mod http;
+pub mod jobs;
+pub mod schedule;
+pub mod signer;
+pub mod ssrf;
+
+use std::{
+    collections::{HashMap, HashSet},
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use chrono::{DateTime, Utc};
+use entity::{
+    delivery, delivery_attempt,
+    enums::{DeliveryStatus, SubscriptionState},
+    event, webhook_subscription as ws,
+};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseConnection,
+    EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set, Statement,
+    sea_query::{Expr, ExprTrait, LockBehavior, LockType},
+};
+use tokio::sync::{Notify, mpsc};
+use tokio_util::sync::CancellationToken;
+
+use self::{
+    http::{Exchange, HttpSettings},
+    schedule::{Observed, Outcome, Schedule},
+    ssrf::Allow,
+};
+use crate::{
+    config::Config,
+    crypto::Keys,
+    events::{
+        data::{Event, EventData},
+        formats,
+    },
+};
+
+/// Wakes every dispatcher in this process after a transaction that recorded events commits.
+static EVENTS_COMMITTED: Notify = Notify::const_new();
+
+/// Call after committing a transaction that recorded events.
+pub fn events_committed() {
+    EVENTS_COMMITTED.notify_waiters();
+}
+
+/// Everything one attempt produced, on its way to the recorder.
+#[derive(Debug)]
+pub struct AttemptRecord {
+    pub delivery: delivery::Model,
+    pub attempt_number: i32,
+    pub url: String,
+    pub request_headers: Vec<(String, String)>,
+    pub exchange: Exchange,
+    pub outcome: Outcome,
+    pub at: DateTime<Utc>,
+}
+
+/// Settings of the engine, from [`Config`].
+#[derive(Debug, Clone)]
+pub struct EngineSettings {
+    pub schedule: Schedule,
+    pub http: HttpSettings,
+    pub batch: u64,
+    pub lease: Duration,
+    pub overdue_grace: Duration,
+    pub disable_after: Duration,
+    pub idle_poll: Duration,
+}
+
+impl EngineSettings {
+    pub fn from_config(c: &Config) -> Self {
+        Self {
+            schedule: Schedule {
+                base: c.retry_base,
+                max_retries: c.retry_max,
+            },
+            http: HttpSettings {
+                connect_timeout: c.delivery_connect_timeout,
+                timeout: c.delivery_timeout,
+                max_response_bytes: c.max_response_bytes,
+            },
+            batch: 500,
+            lease: c.delivery_timeout * 2 + Duration::from_secs(30),
+            overdue_grace: c.retry_overdue_grace,
+            disable_after: c.disable_failing_after,
+            idle_poll: Duration::from_millis(500),
+        }
+    }
+}
+
+pub struct Engine {
+    pub db: DatabaseConnection,
+    keys: Keys,
+    pub settings: EngineSettings,
+    pub allow: Arc<Allow>,
+    client: reqwest::Client,
+    send_wake: Notify,
+    inflight: Mutex<HashSet<i64>>,
+    recorder: mpsc::Sender<AttemptRecord>,
+    pub retries: jobs::RetryQueue,
+    pub live: tokio::sync::broadcast::Sender<delivery_attempt::Model>,
+}
+
+impl Engine {
+    pub fn keys(&self) -> &Keys {
+        &self.keys
+    }
+
+    pub fn is_postgres(&self) -> bool {
+        self.db.get_database_backend() == DatabaseBackend::Postgres
+    }
+
+    /// Wakes the dispatcher (after fan-out or an operator's retry).
+    pub fn wake(&self) {
+        self.send_wake.notify_one();
+    }
+}
+
+/// Starts fan-out, dispatcher, recorder, retry worker and housekeeping; returns their handles.
+pub async fn start(
+    db: DatabaseConnection,
+    keys: Keys,
+    config: &Config,
+    allow: Arc<Allow>,
+    shutdown: CancellationToken,
+) -> anyhow::Result<(Arc<Engine>, Vec<tokio::task::JoinHandle<()>>)> {
+    let settings = EngineSettings::from_config(config);
+    let client = http::client(allow.clone(), &settings.http);
+    let (tx, rx) = mpsc::channel(4096);
+    let retries = jobs::RetryQueue::connect(&db, config).await?;
+    let (live, _) = tokio::sync::broadcast::channel(1024);
+    let engine = Arc::new(Engine {
+        db,
+        keys,
+        settings,
+        allow,
+        client,
+        send_wake: Notify::new(),
+        inflight: Mutex::new(HashSet::new()),
+        recorder: tx,
+        retries,
+        live,
+    });
+    let mut handles = vec![
+        tokio::spawn(fan_out_loop(engine.clone(), shutdown.clone())),
+        tokio::spawn(dispatch_loop(engine.clone(), shutdown.clone())),
+        tokio::spawn(record_loop(engine.clone(), rx, shutdown.clone())),
+        tokio::spawn(housekeeping_loop(
+            engine.clone(),
+            config.attempt_retention,
+            shutdown.clone(),
+        )),
+    ];
+    handles.push(jobs::spawn_worker(engine.clone(), config, shutdown.clone()));
+    Ok((engine, handles))
+}
+
+async fn fan_out_loop(engine: Arc<Engine>, shutdown: CancellationToken) {
+    loop {
+        let notified = EVENTS_COMMITTED.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        loop {
+            match fan_out_batch(&engine, engine.settings.batch).await {
+                Ok(0) => break,
+                Ok(_) => engine.wake(),
+                Err(e) => {
+                    tracing::error!(error = %e, "fan-out failed; retrying");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    break;
+                }
+            }
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = &mut notified => {},
+            _ = tokio::time::sleep(engine.settings.idle_poll) => {},
+        }
+    }
+}
+
+fn subscription_matches(s: &ws::Model, e: &event::Model) -> bool {
+    crate::services::webhook_subscriptions::events_of(s)
+        .iter()
+        .any(|n| n == &e.event_type)
+        && s.channel_id.is_none_or(|c| Some(c) == e.channel_id)
+        && s.inbox_id.is_none_or(|i| Some(i) == e.inbox_id)
+}
+
+/// Turns up to `limit` undispatched events into deliveries. Returns how many events it took.
+pub async fn fan_out_batch(engine: &Engine, limit: u64) -> anyhow::Result<usize> {
+    let txn = crate::db::begin_write(&engine.db).await?;
+    let mut q = event::Entity::find()
+        .filter(event::Column::DispatchedAt.is_null())
+        .order_by_asc(event::Column::Id)
+        .limit(limit);
+    if engine.is_postgres() {
+        q = q.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
+    }
+    let events = q.all(&txn).await?;
+    if events.is_empty() {
+        return Ok(0);
+    }
+    let accounts: HashSet<i64> = events.iter().map(|e| e.account_id).collect();
+    let subs = ws::Entity::find()
+        .filter(ws::Column::AccountId.is_in(accounts))
+        .filter(ws::Column::State.ne(SubscriptionState::Disabled))
+        .order_by_asc(ws::Column::Id)
+        .all(&txn)
+        .await?;
+    let now = Utc::now();
+    let mut rows = Vec::new();
+    for e in &events {
+        let matching: Vec<&ws::Model> = subs
+            .iter()
+            .filter(|s| s.account_id == e.account_id && subscription_matches(s, e))
+            .collect();
+        if matching.is_empty() {
+            continue;
+        }
+        let data: EventData = match serde_json::from_value(e.payload.clone()) {
+            Ok(d) => d,
+            Err(err) => {
+                tracing::error!(event_id = e.id, error = %err, "unreadable event payload; skipped");
+                continue;
+            }
+        };
+        let ev = Event {
+            id: e.id,
+            event_type: e.event_type.clone(),
+            created_at: e.created_at,
+            data,
+        };
+        for s in matching {
+            let Some(body) = formats::render(s.format, &ev) else {
+                continue;
+            };
+            rows.push(delivery::ActiveModel {
+                account_id: Set(e.account_id),
+                event_id: Set(e.id),
+                subscription_id: Set(s.id),
+                event_type: Set(e.event_type.clone()),
+                webhook_id: Set(format!("msg_{}", crate::crypto::random_token(16))),
+                status: Set(DeliveryStatus::Pending),
+                attempt_count: Set(0),
+                next_attempt_at: Set(Some(now)),
+                claimed_until: Set(None),
+                payload: Set(body.to_string()),
+                last_response_status: Set(None),
+                last_error: Set(None),
+                completed_at: Set(None),
+                created_at: Set(now),
+                updated_at: Set(now),
+                ..Default::default()
+            });
+        }
+    }
+    for chunk in rows.chunks(200) {
+        delivery::Entity::insert_many(chunk.to_vec())
+            .exec_without_returning(&txn)
+            .await?;
+    }
+    let ids: Vec<i64> = events.iter().map(|e| e.id).collect();
+    event::Entity::update_many()
+        .col_expr(event::Column::DispatchedAt, Expr::value(now))
+        .filter(event::Column::Id.is_in(ids))
+        .exec(&txn)
+        .await?;
+    txn.commit().await?;
+    Ok(events.len())
+}
+
+/// Claims due deliveries of enabled subscriptions, skipping subscriptions busy in this process.
+async fn claim_due(
+    engine: &Engine,
+    limit: u64,
+    busy: &[i64],
+) -> anyhow::Result<Vec<delivery::Model>> {
+    let now = Utc::now();
+    let lease_until = now + chrono::Duration::from_std(engine.settings.lease)?;
+    let overdue = now - chrono::Duration::from_std(engine.settings.overdue_grace)?;
+    let pg = engine.is_postgres();
+    let p = |n: usize| if pg { format!("${n}") } else { "?".to_string() };
+    let busy_clause = if busy.is_empty() {
+        String::new()
+    } else {
+        format!(
+            " AND d.subscription_id NOT IN ({})",
+            busy.iter()
+                .map(i64::to_string)
+                .collect::<Vec<_>>()
+                .join(",")
+        )
+    };
+    let sql = format!(
+        "UPDATE deliveries SET claimed_until = {p1}, updated_at = {p2} WHERE id IN (\
+           SELECT d.id FROM deliveries d JOIN webhook_subscriptions s ON s.id = d.subscription_id \
+           WHERE s.state = 'ENABLED' \
+             AND ((d.status = 'PENDING' AND d.next_attempt_at <= {p3}) OR (d.status = 'RETRYING' AND d.next_attempt_at <= {p4})) \
+             AND (d.claimed_until IS NULL OR d.claimed_until < {p5}){busy_clause} \
+           ORDER BY d.id LIMIT {p6}{lock}) RETURNING *",
+        p1 = p(1),
+        p2 = p(2),
+        p3 = p(3),
+        p4 = p(4),
+        p5 = p(5),
+        p6 = p(6),
+        lock = if pg {
+            " FOR UPDATE OF d SKIP LOCKED"
+        } else {
+            ""
+        },
+    );
+    let stmt = Statement::from_sql_and_values(
+        engine.db.get_database_backend(),
+        sql,
+        [
+            lease_until.into(),
+            now.into(),
+            now.into(),
+            overdue.into(),
+            now.into(),
+            (limit as i64).into(),
+        ],
+    );
+    let mut rows = delivery::Entity::find()
+        .from_raw_sql(stmt)
+        .all(&engine.db)
+        .await?;
+    rows.sort_by_key(|d| d.id);
+    Ok(rows)
+}
+
+async fn dispatch_loop(engine: Arc<Engine>, shutdown: CancellationToken) {
+    loop {
+        if shutdown.is_cancelled() {
+            break;
+        }
+        let notified = engine.send_wake.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        let busy: Vec<i64> = engine
+            .inflight
+            .lock()
+            .expect("inflight lock")
+            .iter()
+            .copied()
+            .collect();
+        let claimed = match claim_due(&engine, engine.settings.batch, &busy).await {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::error!(error = %e, "claiming deliveries failed; retrying");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        if claimed.is_empty() {
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = &mut notified => {},
+                _ = tokio::time::sleep(engine.settings.idle_poll) => {},
+            }
+            continue;
+        }
+        let mut groups: HashMap<i64, Vec<delivery::Model>> = HashMap::new();
+        for d in claimed {
+            groups.entry(d.subscription_id).or_default().push(d);
+        }
+        let subs = match ws::Entity::find()
+            .filter(ws::Column::Id.is_in(groups.keys().copied()))
+            .all(&engine.db)
+            .await
+        {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!(error = %e, "loading subscriptions failed");
+                continue;
+            }
+        };
+        for sub in subs {
+            let Some(ds) = groups.remove(&sub.id) else {
+                continue;
+            };
+            engine
+                .inflight
+                .lock()
+                .expect("inflight lock")
+                .insert(sub.id);
+            let engine = engine.clone();
+            tokio::spawn(async move {
+                let sub_id = sub.id;
+                send_group(&engine, sub, ds).await;
+                engine
+                    .inflight
+                    .lock()
+                    .expect("inflight lock")
+                    .remove(&sub_id);
+                engine.wake();
+            });
+        }
+    }
+    // Let in-flight groups finish (bounded by the HTTP timeout).
+    let deadline =
+        tokio::time::Instant::now() + engine.settings.http.timeout + Duration::from_secs(1);
+    while !engine.inflight.lock().expect("inflight lock").is_empty()
+        && tokio::time::Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Sends one subscription's claimed deliveries in order.
+async fn send_group(engine: &Engine, sub: ws::Model, deliveries: Vec<delivery::Model>) {
+    let secrets = match active_secrets(&engine.keys, &sub) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(subscription_id = sub.id, error = %e, "cannot decrypt subscription secrets");
+            return;
+        }
+    };
+    for d in deliveries {
+        let rec = attempt(engine, &sub, &secrets, d).await;
+        if engine.recorder.send(rec).await.is_err() {
+            tracing::error!("recorder stopped; attempt not recorded");
+        }
+    }
+}
+
+/// Decrypted signing secrets: the current one, and the previous one during a rotation's overlap.
+pub fn active_secrets(keys: &Keys, sub: &ws::Model) -> anyhow::Result<Vec<String>> {
+    let mut out = vec![keys.decrypt(&sub.secret_encrypted)?];
+    if let (Some(prev), Some(until)) = (
+        &sub.previous_secret_encrypted,
+        sub.previous_secret_expires_at,
+    ) && until > Utc::now()
+    {
+        out.push(keys.decrypt(prev)?);
+    }
+    Ok(out)
+}
+
+const SENSITIVE: &[&str] = &[
+    "auth",
+    "token",
+    "secret",
+    "key",
+    "password",
+    "signature",
+    "cookie",
+    "session",
+];
+
+/// Headers as logged: credentials, signatures and secret-looking values are redacted.
+pub fn redact(headers: &[(String, String)]) -> Vec<(String, String)> {
+    headers
+        .iter()
+        .map(|(k, v)| {
+            let lower = k.to_ascii_lowercase();
+            if SENSITIVE.iter().any(|s| lower.contains(s)) {
+                (k.clone(), "[redacted]".into())
+            } else {
+                (k.clone(), v.clone())
+            }
+        })
+        .collect()
+}
+
+/// Builds the request, sends it and decides the outcome. Never fails.
+pub async fn attempt(
+    engine: &Engine,
+    sub: &ws::Model,
+    secrets: &[String],
+    d: delivery::Model,
+) -> AttemptRecord {
+    let now = Utc::now();
+    let attempt_number = d.attempt_count + 1;
+    let ts = now.timestamp();
+    let mut headers: Vec<(String, String)> = vec![
+        ("content-type".into(), "application/json".into()),
+        (
+            "user-agent".into(),
+            concat!("Switchboard/", env!("CARGO_PKG_VERSION")).into(),
+        ),
+        ("webhook-id".into(), d.webhook_id.clone()),
+        ("webhook-timestamp".into(), ts.to_string()),
+        (
+            "webhook-signature".into(),
+            signer::signature_header(
+                secrets.iter().map(String::as_str),
+                &d.webhook_id,
+                ts,
+                d.payload.as_bytes(),
+            ),
+        ),
+    ];
+    headers.extend(crate::services::webhook_subscriptions::headers_of(sub));
+    match receiver_auth(&engine.keys, sub) {
+        Ok(Some(a)) => headers.push(("authorization".into(), a)),
+        Ok(None) => {}
+        Err(e) => {
+            tracing::error!(subscription_id = sub.id, error = %e, "cannot decrypt receiver credentials")
+        }
+    }
+    let exchange = match url::Url::parse(&sub.url)
+        .map_err(|e| e.to_string())
+        .and_then(|u| ssrf::check_url_host(&u, &engine.allow))
+    {
+        Err(why) => Exchange {
+            observed: Observed::Error(schedule::ErrorKind::Blocked),
+            status: None,
+            response_headers: None,
+            response_body: None,
+            truncated: false,
+            error_message: Some(why),
+            duration: Duration::ZERO,
+        },
+        Ok(()) => {
+            http::post(
+                &engine.client,
+                &sub.url,
+                &headers,
+                d.payload.clone(),
+                &engine.settings.http,
+            )
+            .await
+        }
+    };
+    let outcome = match exchange.observed {
+        // A refused destination will not become public by waiting.
+        Observed::Error(schedule::ErrorKind::Blocked)
+            if attempt_number as u32 > engine.settings.schedule.max_retries =>
+        {
+            Outcome::Failed
+        }
+        _ => engine.settings.schedule.decide(
+            attempt_number as u32,
+            &exchange.observed,
+            rand::random::<f64>() * 2.0 - 1.0,
+        ),
+    };
+    AttemptRecord {
+        url: sub.url.clone(),
+        request_headers: redact(&headers),
+        delivery: d,
+        attempt_number,
+        exchange,
+        outcome,
+        at: now,
+    }
+}
+
+fn receiver_auth(keys: &Keys, sub: &ws::Model) -> anyhow::Result<Option<String>> {
+    use base64::Engine as _;
+    if let Some(t) = &sub.bearer_token_encrypted {
+        return Ok(Some(format!("Bearer {}", keys.decrypt(t)?)));
+    }
+    if let (Some(user), Some(pass)) = (&sub.basic_auth_username, &sub.basic_auth_password_encrypted)
+    {
+        let pass = keys.decrypt(pass)?;
+        return Ok(Some(format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"))
+        )));
+    }
+    Ok(None)
+}
+
+async fn record_loop(
+    engine: Arc<Engine>,
+    mut rx: mpsc::Receiver<AttemptRecord>,
+    shutdown: CancellationToken,
+) {
+    let mut buf = Vec::with_capacity(256);
+    loop {
+        tokio::select! {
+            n = rx.recv_many(&mut buf, 256) => {
+                if n == 0 {
+                    return;
+                }
+                let batch = std::mem::take(&mut buf);
+                record_with_retries(&engine, &batch).await;
+            }
+            _ = shutdown.cancelled() => break,
+        }
+    }
+    // Shutting down: record what the dispatcher's in-flight attempts still produce.
+    loop {
+        while let Ok(r) = rx.try_recv() {
+            buf.push(r);
+        }
+        if !buf.is_empty() {
+            let batch = std::mem::take(&mut buf);
+            record_with_retries(&engine, &batch).await;
+        }
+        if rx.is_empty() && engine.inflight.lock().expect("inflight lock").is_empty() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn record_with_retries(engine: &Engine, batch: &[AttemptRecord]) {
+    let mut tries = 0;
+    loop {
+        match record_batch(engine, batch).await {
+            Ok(()) => return,
+            Err(e) if tries < 5 => {
+                tries += 1;
+                tracing::warn!(error = %e, tries, "recording attempts failed; retrying");
+                tokio::time::sleep(Duration::from_millis(200 * tries)).await;
+            }
+            Err(e) => {
+                // The claims expire and the deliveries are attempted again.
+                tracing::error!(error = %e, n = batch.len(), "recording attempts failed; they will be retried after their lease");
+                return;
+            }
+        }
+    }
+}
+
+fn status_of(o: &Outcome) -> DeliveryStatus {
+    match o {
+        Outcome::Succeeded => DeliveryStatus::Succeeded,
+        Outcome::Retry { .. } => DeliveryStatus::Retrying,
+        Outcome::Failed | Outcome::Gone => DeliveryStatus::Failed,
+    }
+}
+
+fn outcome_label(o: &Outcome) -> &'static str {
+    match o {
+        Outcome::Succeeded => "succeeded",
+        Outcome::Retry { .. } => "retrying",
+        Outcome::Failed => "failed",
+        Outcome::Gone => "gone",
+    }
+}
+
+/// Writes a batch of attempts and moves their deliveries and subscriptions on, in one
+/// transaction; then schedules retries and publishes the attempts.
+pub async fn record_batch(engine: &Engine, batch: &[AttemptRecord]) -> anyhow::Result<()> {
+    let txn = crate::db::begin_write(&engine.db).await?;
+    let mut attempts = Vec::with_capacity(batch.len());
+    let mut retries = Vec::new();
+    let mut sub_ok: HashSet<i64> = HashSet::new();
+    let mut sub_err: HashMap<i64, String> = HashMap::new();
+    let mut sub_exhausted: HashSet<i64> = HashSet::new();
+    let mut sub_gone: HashSet<i64> = HashSet::new();
+    for r in batch {
+        let next_at = match r.outcome {
+            Outcome::Retry { after } => Some(r.at + chrono::Duration::from_std(after)?),
+            _ => None,
+        };
+        let error_text = r
+            .exchange
+            .error_message
+            .clone()
+            .or_else(|| match r.exchange.observed {
+                Observed::Status { code, .. } if !(200..300).contains(&code) => {
+                    Some(format!("HTTP {code}"))
+                }
+                _ => None,
+            });
+        let error_kind = match &r.exchange.observed {
+            Observed::Error(k) => Some(k.as_str().to_string()),
+            Observed::Status { code, .. } if !(200..300).contains(code) => {
+                Some("HTTP_STATUS".to_string())
+            }
+            _ => None,
+        };
+        attempts.push(delivery_attempt::ActiveModel {
+            delivery_id: Set(r.delivery.id),
+            account_id: Set(r.delivery.account_id),
+            subscription_id: Set(r.delivery.subscription_id),
+            attempt_number: Set(r.attempt_number),
+            url: Set(r.url.clone()),
+            request_headers: Set(serde_json::json!(
+                r.request_headers
+                    .iter()
+                    .map(|(k, v)| [k, v])
+                    .collect::<Vec<_>>()
+            )),
+            request_body: Set(r.delivery.payload.clone()),
+            response_status: Set(r.exchange.status.map(i32::from)),
+            response_headers: Set(r
+                .exchange
+                .response_headers
+                .as_ref()
+                .map(|h| serde_json::json!(h.iter().map(|(k, v)| [k, v]).collect::<Vec<_>>()))),
+            response_body: Set(r.exchange.response_body.clone()),
+            response_truncated: Set(r.exchange.truncated),
+            duration_ms: Set(r.exchange.duration.as_millis().min(i32::MAX as u128) as i32),
+            error_kind: Set(error_kind),
+            error_message: Set(r.exchange.error_message.clone()),
+            next_attempt_at: Set(next_at),
+            created_at: Set(r.at),
+            updated_at: Set(r.at),
+            ..Default::default()
+        });
+        let status = status_of(&r.outcome);
+        let done = matches!(status, DeliveryStatus::Succeeded | DeliveryStatus::Failed);
+        delivery::Entity::update_many()
+            .col_expr(delivery::Column::Status, Expr::value(status.as_str()))
+            .col_expr(
+                delivery::Column::AttemptCount,
+                Expr::value(r.attempt_number),
+            )
+            .col_expr(delivery::Column::NextAttemptAt, Expr::value(next_at))
+            .col_expr(
+                delivery::Column::ClaimedUntil,
+                Expr::value(Option::<DateTime<Utc>>::None),
+            )
+            .col_expr(
+                delivery::Column::LastResponseStatus,
+                Expr::value(r.exchange.status.map(i32::from)),
+            )
+            .col_expr(delivery::Column::LastError, Expr::value(error_text.clone()))
+            .col_expr(
+                delivery::Column::CompletedAt,
+                Expr::value(done.then_some(r.at)),
+            )
+            .col_expr(delivery::Column::UpdatedAt, Expr::value(Utc::now()))
+            .filter(delivery::Column::Id.eq(r.delivery.id))
+            .exec(&txn)
+            .await?;
+        match r.outcome {
+            Outcome::Succeeded => {
+                sub_ok.insert(r.delivery.subscription_id);
+            }
+            Outcome::Retry { .. } => {
+                retries.push(jobs::RetryJob {
+                    delivery_id: r.delivery.id,
+                    attempt_count: r.attempt_number,
+                    run_at: next_at.unwrap_or(r.at),
+                });
+            }
+            Outcome::Failed => {
+                sub_exhausted.insert(r.delivery.subscription_id);
+            }
+            Outcome::Gone => {
+                sub_gone.insert(r.delivery.subscription_id);
+            }
+        }
+        if let Some(e) = error_text {
+            sub_err.insert(r.delivery.subscription_id, e);
+        }
+        metrics::counter!("webhook_attempts_total", "outcome" => outcome_label(&r.outcome))
+            .increment(1);
+        metrics::histogram!("webhook_attempt_duration_seconds")
+            .record(r.exchange.duration.as_secs_f64());
+        if done {
+            metrics::counter!("webhook_deliveries_total", "outcome" => status.as_str())
+                .increment(1);
+        }
+    }
+    let inserted: Vec<delivery_attempt::Model> = if engine.live.receiver_count() > 0 {
+        let mut out = Vec::with_capacity(attempts.len());
+        for a in attempts {
+            out.push(a.insert(&txn).await?);
+        }
+        out
+    } else {
+        for chunk in attempts.chunks(100) {
+            delivery_attempt::Entity::insert_many(chunk.to_vec())
+                .exec_without_returning(&txn)
+                .await?;
+        }
+        vec![]
+    };
+    let now = Utc::now();
+    for (id, err) in &sub_err {
+        ws::Entity::update_many()
+            .col_expr(ws::Column::LastError, Expr::value(err.clone()))
+            .filter(ws::Column::Id.eq(*id))
+            .exec(&txn)
+            .await?;
+    }
+    if !sub_ok.is_empty() {
+        // A success ends a failing streak.
+        ws::Entity::update_many()
+            .col_expr(
+                ws::Column::FailingSince,
+                Expr::value(Option::<DateTime<Utc>>::None),
+            )
+            .filter(ws::Column::Id.is_in(sub_ok.iter().copied()))
+            .filter(ws::Column::FailingSince.is_not_null())
+            .exec(&txn)
+            .await?;
+    }
+    for id in &sub_exhausted {
+        ws::Entity::update_many()
+            .col_expr(ws::Column::FailingSince, Expr::value(now))
+            .filter(ws::Column::Id.eq(*id))
+            .filter(ws::Column::FailingSince.is_null())
+            .exec(&txn)
+            .await?;
+        let limit = now - chrono::Duration::from_std(engine.settings.disable_after)?;
+        let disabled = ws::Entity::update_many()
+            .col_expr(
+                ws::Column::State,
+                Expr::value(SubscriptionState::Disabled.as_str()),
+            )
+            .col_expr(
+                ws::Column::StateReason,
+                Expr::value(format!(
+                    "deliveries kept failing after every retry for {}",
+                    humantime::format_duration(engine.settings.disable_after)
+                )),
+            )
+            .filter(ws::Column::Id.eq(*id))
+            .filter(ws::Column::FailingSince.lte(limit))
+            .exec(&txn)
+            .await?;
+        if disabled.rows_affected > 0 {
+            cancel_open_deliveries(&txn, *id).await?;
+        }
+    }
+    for id in &sub_gone {
+        ws::Entity::update_many()
+            .col_expr(
+                ws::Column::State,
+                Expr::value(SubscriptionState::Disabled.as_str()),
+            )
+            .col_expr(
+                ws::Column::StateReason,
+                Expr::value("the receiver answered 410 Gone"),
+            )
+            .filter(ws::Column::Id.eq(*id))
+            .exec(&txn)
+            .await?;
+        cancel_open_deliveries(&txn, *id).await?;
+    }
+    txn.commit().await?;
+    if !retries.is_empty() {
+        // After commit: a crash here leaves RETRYING rows that the dispatcher takes once overdue.
+        if let Err(e) = engine.retries.schedule(&retries).await {
+            tracing::warn!(error = %e, n = retries.len(), "scheduling retry jobs failed; the overdue sweep will take them");
+        }
+    }
+    for a in inserted {
+        let _ = engine.live.send(a);
+    }
+    Ok(())
+}
+
+/// Deliveries that will never be attempted now (their subscription was disabled).
+pub async fn cancel_open_deliveries<C: ConnectionTrait>(
+    db: &C,
+    subscription_id: i64,
+) -> Result<u64, sea_orm::DbErr> {
+    let r = delivery::Entity::update_many()
+        .col_expr(
+            delivery::Column::Status,
+            Expr::value(DeliveryStatus::Cancelled.as_str()),
+        )
+        .col_expr(delivery::Column::CompletedAt, Expr::value(Utc::now()))
+        .col_expr(
+            delivery::Column::NextAttemptAt,
+            Expr::value(Option::<DateTime<Utc>>::None),
+        )
+        .filter(delivery::Column::SubscriptionId.eq(subscription_id))
+        .filter(delivery::Column::Status.is_in([
+            DeliveryStatus::Pending.as_str(),
+            DeliveryStatus::Retrying.as_str(),
+        ]))
+        .exec(db)
+        .await?;
+    Ok(r.rows_affected)
+}
+
+/// Runs the retry of one delivery (called by the apalis job): waits until its stored time,
+/// claims it, attempts it and records the attempt.
+pub async fn run_retry(
+    engine: &Engine,
+    delivery_id: i64,
+    attempt_count: i32,
+) -> anyhow::Result<()> {
+    let Some(d) = delivery::Entity::find_by_id(delivery_id)
+        .one(&engine.db)
+        .await?
+    else {
+        return Ok(());
+    };
+    if d.status != DeliveryStatus::Retrying || d.attempt_count != attempt_count {
+        return Ok(()); // already handled (by the overdue sweep, an operator, or an earlier run)
+    }
+    if let Some(at) = d.next_attempt_at {
+        // apalis schedules in whole seconds; wait out the rest here.
+        let wait = (at - Utc::now()).to_std().unwrap_or_default();
+        if wait > Duration::ZERO {
+            tokio::time::sleep(wait.min(Duration::from_secs(5))).await;
+        }
+    }
+    let now = Utc::now();
+    let lease_until = now + chrono::Duration::from_std(engine.settings.lease)?;
+    let claimed = delivery::Entity::update_many()
+        .col_expr(delivery::Column::ClaimedUntil, Expr::value(lease_until))
+        .filter(delivery::Column::Id.eq(delivery_id))
+        .filter(delivery::Column::Status.eq(DeliveryStatus::Retrying.as_str()))
+        .filter(delivery::Column::AttemptCount.eq(attempt_count))
+        .filter(
+            delivery::Column::ClaimedUntil
+                .is_null()
+                .or(delivery::Column::ClaimedUntil.lt(now)),
+        )
+        .exec(&engine.db)
+        .await?;
+    if claimed.rows_affected == 0 {
+        return Ok(());
+    }
+    let sub = ws::Entity::find_by_id(d.subscription_id)
+        .one(&engine.db)
+        .await?;
+    let Some(sub) = sub.filter(|s| s.state == SubscriptionState::Enabled) else {
+        // Paused (or gone): hand it back as pending; it goes out in order on resume.
+        delivery::Entity::update_many()
+            .col_expr(
+                delivery::Column::Status,
+                Expr::value(DeliveryStatus::Pending.as_str()),
+            )
+            .col_expr(
+                delivery::Column::ClaimedUntil,
+                Expr::value(Option::<DateTime<Utc>>::None),
+            )
+            .filter(delivery::Column::Id.eq(delivery_id))
+            .exec(&engine.db)
+            .await?;
+        return Ok(());
+    };
+    let d = delivery::Entity::find_by_id(delivery_id)
+        .one(&engine.db)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("delivery vanished"))?;
+    let secrets = active_secrets(&engine.keys, &sub)?;
+    let rec = attempt(engine, &sub, &secrets, d).await;
+    record_batch(engine, std::slice::from_ref(&rec)).await
+}
+
+/// Metrics gauges every few seconds; attempt-log retention hourly.
+async fn housekeeping_loop(engine: Arc<Engine>, retention: Duration, shutdown: CancellationToken) {
+    let mut gauges = tokio::time::interval(Duration::from_secs(5));
+    let mut prune = tokio::time::interval(Duration::from_secs(3600));
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = gauges.tick() => {
+                if let Err(e) = update_gauges(&engine).await {
+                    tracing::debug!(error = %e, "queue gauges not updated");
+                }
+            }
+            _ = prune.tick() => {
+                match prune_attempts(&engine.db, retention).await {
+                    Ok(n) if n > 0 => tracing::info!(deleted = n, "pruned old delivery attempts"),
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "pruning delivery attempts failed"),
+                }
+                engine.retries.prune().await;
+            }
+        }
+    }
+}
+
+async fn update_gauges(engine: &Engine) -> anyhow::Result<()> {
+    let open = [
+        DeliveryStatus::Pending.as_str(),
+        DeliveryStatus::Retrying.as_str(),
+    ];
+    let depth = sea_orm::PaginatorTrait::count(
+        delivery::Entity::find().filter(delivery::Column::Status.is_in(open)),
+        &engine.db,
+    )
+    .await?;
+    let oldest = delivery::Entity::find()
+        .filter(delivery::Column::Status.eq(DeliveryStatus::Pending.as_str()))
+        .order_by_asc(delivery::Column::Id)
+        .one(&engine.db)
+        .await?;
+    metrics::gauge!("webhook_queue_depth").set(depth as f64);
+    let age = oldest
+        .map(|d| Ord::max((Utc::now() - d.created_at).num_milliseconds(), 0) as f64 / 1000.0)
+        .unwrap_or(0.0);
+    metrics::gauge!("webhook_oldest_pending_age_seconds").set(age);
+    Ok(())
+}
+
+/// Deletes attempts older than `retention`.
+pub async fn prune_attempts(db: &DatabaseConnection, retention: Duration) -> anyhow::Result<u64> {
+    let before = Utc::now() - chrono::Duration::from_std(retention)?;
+    Ok(delivery_attempt::Entity::delete_many()
+        .filter(delivery_attempt::Column::CreatedAt.lt(before))
+        .exec(db)
+        .await?
+        .rows_affected)
+}
