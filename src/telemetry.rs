@@ -7,8 +7,16 @@ use tracing_subscriber::{EnvFilter, fmt};
 
 /// Installs the log subscriber; `RUST_LOG` overrides the default filter.
 pub fn init_logs(format: &str) {
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,sea_orm=warn,tower_http=warn"));
+    init_logs_with(
+        format,
+        "info,sqlx=warn,sea_orm=warn,tower_http=warn,apalis=warn,apalis_core=warn",
+    );
+}
+
+/// Like [`init_logs`] with another default filter (tests use `warn`).
+pub fn init_logs_with(format: &str, default_filter: &str) {
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
     let builder = fmt().with_env_filter(filter).with_target(false);
     let _ = if format == "json" {
         builder.json().try_init()

@@ -65,6 +65,20 @@ pub struct TestApp {
 
 /// Spawns the app; `None` only when the PostgreSQL leg was asked for and PostgreSQL is away (outside CI).
 pub async fn try_spawn_app() -> Option<TestApp> {
+    try_spawn_app_with(|_| {}).await
+}
+
+/// Settings for delivery tests: loopback receivers allowed, a fast retry schedule.
+pub fn fast_delivery(c: &mut Config) {
+    c.allow_private_destinations = Some("127.0.0.0/8".into());
+    c.retry_base = Duration::from_millis(100);
+    c.retry_max = 3;
+    c.retry_poll_interval = Duration::from_millis(50);
+    c.delivery_timeout = Duration::from_secs(3);
+}
+
+/// Like [`try_spawn_app`], with the configuration adjusted by `tweak`.
+pub async fn try_spawn_app_with(tweak: impl FnOnce(&mut Config)) -> Option<TestApp> {
     let (database_url, dir) = if wants_postgres() {
         (fresh_pg_database().await?, None)
     } else {
@@ -74,7 +88,7 @@ pub async fn try_spawn_app() -> Option<TestApp> {
             Some(dir),
         )
     };
-    switchboard::telemetry::init_logs("pretty");
+    switchboard::telemetry::init_logs_with("pretty", "warn");
     let secret_key = switchboard::crypto::random_token(32);
     let config = Config {
         database_url,
@@ -83,6 +97,8 @@ pub async fn try_spawn_app() -> Option<TestApp> {
         db_max_connections: 5,
         ..Config::default()
     };
+    let mut config = config;
+    tweak(&mut config);
     let app = Application::build(config).await.expect("app builds");
     let addr = app.local_addr();
     let state = app.state.clone();
@@ -105,6 +121,12 @@ pub async fn try_spawn_app() -> Option<TestApp> {
 macro_rules! spawn_app {
     () => {
         match $crate::helpers::try_spawn_app().await {
+            Some(app) => app,
+            None => return,
+        }
+    };
+    ($tweak:expr) => {
+        match $crate::helpers::try_spawn_app_with($tweak).await {
             Some(app) => app,
             None => return,
         }
@@ -257,4 +279,73 @@ pub fn user_error_codes(payload: &Value) -> Vec<String> {
         .iter()
         .map(|e| e["code"].as_str().unwrap().to_string())
         .collect()
+}
+
+impl TestApp {
+    /// A subscription to `url` for `events` in `format`; returns (id, secret).
+    pub async fn subscribe(
+        &self,
+        token: &str,
+        account: &str,
+        url: &str,
+        events: &[&str],
+        format: &str,
+    ) -> (String, String) {
+        let d = self
+            .gql_ok(
+                Some(token),
+                "mutation($a:ID!,$u:String!,$e:[String!]!,$f:PayloadFormat){ webhookSubscriptionCreate(input:{accountId:$a, url:$u, events:$e, format:$f}){ secret webhookSubscription{ id } userErrors{ field message code } } }",
+                json!({"a": account, "u": url, "e": events, "f": format}),
+            )
+            .await;
+        let p = &d["webhookSubscriptionCreate"];
+        assert!(p["userErrors"].as_array().unwrap().is_empty(), "{p}");
+        (
+            p["webhookSubscription"]["id"].as_str().unwrap().to_string(),
+            p["secret"].as_str().unwrap().to_string(),
+        )
+    }
+
+    pub async fn send_message(
+        &self,
+        token: &str,
+        conversation: &str,
+        kind: &str,
+        text: &str,
+    ) -> String {
+        let d = self
+            .gql_ok(
+                Some(token),
+                "mutation($c:ID!,$t:MessageType!,$x:String!){ messageCreate(input:{conversationId:$c, messageType:$t, content:$x}){ message{ id } userErrors{ message } } }",
+                json!({"c": conversation, "t": kind, "x": text}),
+            )
+            .await;
+        d["messageCreate"]["message"]["id"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{d}"))
+            .to_string()
+    }
+
+    /// Polls until `check` accepts the GraphQL data (panics after `within`).
+    pub async fn eventually(
+        &self,
+        token: &str,
+        query: &str,
+        vars: Value,
+        within: Duration,
+        check: impl Fn(&Value) -> bool,
+    ) -> Value {
+        let deadline = std::time::Instant::now() + within;
+        loop {
+            let d = self.gql_ok(Some(token), query, vars.clone()).await;
+            if check(&d) {
+                return d;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "condition not met within {within:?}; last data: {d:#}"
+            );
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
 }

@@ -3,7 +3,9 @@
 
 mod auth;
 mod binary;
+mod delivery;
 mod graph;
 mod helpers;
+mod receiver;
 mod schema;
 mod validation;
