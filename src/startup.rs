@@ -128,6 +128,6 @@ pub async fn shutdown_signal() {
 }
 
 /// rustls needs one process-wide crypto provider; reqwest is built without its default.
-fn install_crypto_provider() {
+pub fn install_crypto_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }

@@ -101,7 +101,8 @@ impl EngineSettings {
                 max_response_bytes: c.max_response_bytes,
             },
             batch: 500,
-            lease: c.delivery_timeout * 2 + Duration::from_secs(30),
+            // Longer than any attempt can take; a crashed worker's claims are retaken after it.
+            lease: c.delivery_timeout + Duration::from_secs(10),
             overdue_grace: c.retry_overdue_grace,
             disable_after: c.disable_failing_after,
             idle_poll: Duration::from_millis(500),

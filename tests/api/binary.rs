@@ -5,7 +5,9 @@ use std::{
     time::{Duration, Instant},
 };
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
+    // Test-side reqwest clients need the process-wide rustls provider too.
+    switchboard::startup::install_crypto_provider();
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -13,7 +15,7 @@ fn free_port() -> u16 {
         .port()
 }
 
-fn switchboard(dir: &std::path::Path) -> Command {
+pub fn switchboard(dir: &std::path::Path) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_switchboard"));
     c.current_dir(dir)
         .env_remove("DATABASE_URL")
@@ -22,7 +24,7 @@ fn switchboard(dir: &std::path::Path) -> Command {
     c
 }
 
-async fn wait_ready(port: u16, child: &mut Child) -> reqwest::Response {
+pub async fn wait_ready(port: u16, child: &mut Child) -> reqwest::Response {
     let client = reqwest::Client::new();
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {

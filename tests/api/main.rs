@@ -3,6 +3,7 @@
 
 mod auth;
 mod binary;
+mod crash;
 mod delivery;
 mod graph;
 mod helpers;

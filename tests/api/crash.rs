@@ -1,0 +1,192 @@
+//! kill -9 of the real binary with deliveries in flight loses nothing.
+
+use std::{
+    collections::HashMap,
+    process::{Child, Stdio},
+    time::Duration,
+};
+
+use serde_json::json;
+
+use crate::{
+    binary::{free_port, switchboard, wait_ready},
+    helpers::{fresh_pg_database, wants_postgres},
+    receiver::{Receiver, Reply},
+};
+
+struct Server {
+    child: Child,
+    port: u16,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Server {
+    async fn start(dir: &std::path::Path, database_url: &str) -> Self {
+        let port = free_port();
+        let mut child = switchboard(dir)
+            .env("DATABASE_URL", database_url)
+            .env("SWITCHBOARD_LISTEN", format!("127.0.0.1:{port}"))
+            .env("SWITCHBOARD_SECRET_KEY", "crash-test-secret-key")
+            .env("SWITCHBOARD_ALLOW_PRIVATE_DESTINATIONS", "127.0.0.0/8")
+            .env("SWITCHBOARD_RETRY_BASE", "200ms")
+            .env("SWITCHBOARD_RETRY_POLL_INTERVAL", "50ms")
+            .env("SWITCHBOARD_DELIVERY_TIMEOUT", "2s")
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        wait_ready(port, &mut child).await;
+        Self { child, port }
+    }
+
+    async fn gql(
+        &self,
+        token: Option<&str>,
+        query: &str,
+        vars: serde_json::Value,
+    ) -> serde_json::Value {
+        let mut req = reqwest::Client::new()
+            .post(format!("http://127.0.0.1:{}/graphql", self.port))
+            .json(&json!({"query": query, "variables": vars}));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        let body: serde_json::Value = req.send().await.unwrap().json().await.unwrap();
+        assert!(body["errors"].is_null(), "{body}");
+        body["data"].clone()
+    }
+}
+
+#[tokio::test]
+async fn kill_9_with_deliveries_in_flight_loses_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let db_url = if wants_postgres() {
+        match fresh_pg_database().await {
+            Some(u) => u,
+            None => return,
+        }
+    } else {
+        format!(
+            "sqlite://{}?mode=rwc",
+            dir.path().join("crash.db").display()
+        )
+    };
+    let rx = Receiver::start().await;
+    rx.default_reply(Reply::Slow(Duration::from_millis(300)));
+
+    let mut server = Server::start(dir.path(), &db_url).await;
+    let d = server
+        .gql(None, r#"mutation{ firstAdminCreate(input:{email:"ops@example.com", password:"crash-test-pass"}){ token } }"#, json!({}))
+        .await;
+    let token = d["firstAdminCreate"]["token"].as_str().unwrap().to_string();
+    let t = Some(token.as_str());
+    let a = server
+        .gql(
+            t,
+            r#"mutation{ accountCreate(input:{name:"A"}){ account{ id } } }"#,
+            json!({}),
+        )
+        .await["accountCreate"]["account"]["id"]
+        .clone();
+    let ch = server.gql(t, "mutation($a:ID!){ channelCreate(input:{accountId:$a, kind:API, name:\"c\"}){ channel{ id } } }", json!({"a": a})).await["channelCreate"]["channel"]["id"].clone();
+    let ib = server.gql(t, "mutation($a:ID!,$c:ID!){ inboxCreate(input:{accountId:$a, channelId:$c, name:\"i\"}){ inbox{ id } } }", json!({"a": a, "c": ch})).await["inboxCreate"]["inbox"]["id"].clone();
+    let ct = server.gql(t, "mutation($a:ID!){ contactCreate(input:{accountId:$a, firstName:\"K\"}){ contact{ id } } }", json!({"a": a})).await["contactCreate"]["contact"]["id"].clone();
+    let cv = server
+        .gql(t, "mutation($a:ID!,$i:ID!,$c:ID!){ conversationCreate(input:{accountId:$a, inboxId:$i, contactId:$c}){ conversation{ id } } }", json!({"a": a, "i": ib, "c": ct}))
+        .await["conversationCreate"]["conversation"]["id"]
+        .clone();
+    let d = server
+        .gql(t, "mutation($a:ID!,$u:String!){ webhookSubscriptionCreate(input:{accountId:$a, url:$u, events:[\"message_created\"]}){ userErrors{ message } } }", json!({"a": a, "u": rx.url("/hook")}))
+        .await;
+    assert!(
+        d["webhookSubscriptionCreate"]["userErrors"]
+            .as_array()
+            .unwrap()
+            .is_empty(),
+        "{d}"
+    );
+
+    const N: usize = 30;
+    for i in 0..N {
+        server.gql(t, "mutation($c:ID!,$x:String!){ messageCreate(input:{conversationId:$c, messageType:INCOMING, content:$x}){ message{ id } } }", json!({"c": cv, "x": format!("m{i:02}")})).await;
+    }
+    rx.wait_for(3, Duration::from_secs(20)).await;
+    server.child.kill().unwrap(); // SIGKILL
+    server.child.wait().unwrap();
+    drop(server);
+    let at_kill = rx.received().len();
+    assert!(
+        at_kill < N,
+        "the kill came while deliveries were still queued ({at_kill} of {N} already sent)"
+    );
+
+    rx.default_reply(Reply::Status(200));
+    let server = Server::start(dir.path(), &db_url).await;
+    let t = Some(token.as_str());
+    // Every event arrives at least once; only attempts in flight at the kill may repeat, with their webhook-id.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let got = rx.received();
+        let mut by_content: HashMap<String, Vec<String>> = HashMap::new();
+        for r in &got {
+            by_content
+                .entry(
+                    r.json()["data"]["message"]["content"]
+                        .as_str()
+                        .unwrap()
+                        .to_string(),
+                )
+                .or_default()
+                .push(r.header("webhook-id").to_string());
+        }
+        if by_content.len() == N {
+            let duplicates = got.len() - N;
+            assert!(
+                duplicates <= at_kill,
+                "at most the in-flight attempts repeat: {duplicates} duplicates, {at_kill} sent before the kill"
+            );
+            assert!(
+                by_content
+                    .values()
+                    .all(|ids| ids.iter().all(|i| i == &ids[0])),
+                "a repeated delivery keeps its webhook-id"
+            );
+            eprintln!(
+                "kill -9: {at_kill} requests before the kill, {duplicates} duplicates after restart, {N} events delivered"
+            );
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "only {} of {N} events delivered after restart",
+            by_content.len()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let q = "query($a:ID!){ account(id:$a){ deliveries(first:100){ edges{ node{ status } } } } }";
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let d = server.gql(t, q, json!({"a": a})).await;
+        let statuses: Vec<String> = d["account"]["deliveries"]["edges"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["node"]["status"].as_str().unwrap().to_string())
+            .collect();
+        if statuses.len() == N && statuses.iter().all(|s| s == "SUCCEEDED") {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "deliveries not all SUCCEEDED: {statuses:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
