@@ -246,7 +246,7 @@ impl Api {
     }
 }
 
-/// A `messageCreate` ready to send; true when the API accepted it.
+/// Sends a built `messageCreate`; `Err` carries the reason it was not accepted.
 async fn send_message(req: reqwest::RequestBuilder) -> Result<(), String> {
     let r = req.send().await.map_err(|e| e.to_string())?;
     let body: Value = r.json().await.map_err(|e| e.to_string())?;
@@ -367,14 +367,14 @@ async fn main() {
         .json()
         .await
         .unwrap();
-    let api = Arc::new(Api {
+    let api = Api {
         client: client.clone(),
         url: gql,
         token: login["data"]["login"]["token"]
             .as_str()
             .unwrap_or_else(|| panic!("login failed: {login}"))
             .to_string(),
-    });
+    };
     let account = api
         .create(
             "mutation{ accountCreate(input:{name:\"Bench\"}){ account{ id } userErrors{ message } } }",
@@ -456,13 +456,12 @@ async fn main() {
     let mut sent_at = Vec::with_capacity(total);
     let mut responses = Vec::with_capacity(total);
     let mut b_failures = Vec::new();
-    for (i, h) in sends.into_iter().enumerate() {
+    for h in sends {
         let (sent, took, r) = h.await.unwrap();
         sent_at.push(sent);
         responses.push(took);
-        match r {
-            Ok(()) => {}
-            Err(e) => b_failures.push((i, e)),
+        if let Err(e) = r {
+            b_failures.push(e);
         }
     }
     let first_sent = sent_at.iter().min().copied().unwrap();
@@ -482,7 +481,7 @@ async fn main() {
         .max()
         .unwrap();
     let answered_rate = total as f64 / (last_answer - first_sent).as_secs_f64();
-    if let Some((_, f)) = b_failures.first() {
+    if let Some(f) = b_failures.first() {
         eprintln!(
             "phase B: {} messageCreate failed, first: {f}",
             b_failures.len()

@@ -169,6 +169,15 @@ pub struct UserCreateInput {
 }
 
 #[derive(InputObject)]
+pub struct UserUpdateInput {
+    pub id: ID,
+    pub name: Option<String>,
+    pub password: Option<String>,
+    /// Platform administrators only, and not for themselves.
+    pub is_platform_admin: Option<bool>,
+}
+
+#[derive(InputObject)]
 pub struct AccountCreateInput {
     pub name: String,
 }
@@ -472,6 +481,29 @@ impl MutationRoot {
         )
         .await;
         Ok(settle(r, User)?.into())
+    }
+
+    /// Your own name and password; platform administrators change anyone's.
+    async fn user_update(&self, ctx: &Context<'_>, input: UserUpdateInput) -> Result<UserPayload> {
+        let r = async {
+            let id = ids::decode(&input.id, "User", "id")?;
+            let patch = services::users::UserPatch {
+                name: input.name,
+                password: input.password,
+                platform_admin: input.is_platform_admin,
+            };
+            services::users::update(&state(ctx).db, principal(ctx), id, patch).await
+        };
+        Ok(settle(r.await, User)?.into())
+    }
+
+    /// Platform administrators only; not yourself.
+    async fn user_delete(&self, ctx: &Context<'_>, input: DeleteInput) -> Result<DeletePayload> {
+        let r = async {
+            let id = ids::decode(&input.id, "User", "id")?;
+            services::users::delete(&state(ctx).db, principal(ctx), id).await
+        };
+        Ok(settle(r.await, |_| input.id.clone())?.into())
     }
 
     /// Platform administrators only; the creator becomes the account's administrator.

@@ -234,3 +234,83 @@ pub async fn members(
     let q = account_user::Entity::find().filter(account_user::Column::AccountId.eq(account_id));
     paginate(db, q, account_user::Column::Id, page).await
 }
+
+#[derive(Default)]
+pub struct UserPatch {
+    pub name: Option<String>,
+    pub password: Option<String>,
+    pub platform_admin: Option<bool>,
+}
+
+/// Users change their own name and password; platform administrators change anyone's, and
+/// grant or revoke platform administration (not their own).
+pub async fn update(
+    db: &DatabaseConnection,
+    principal: &Principal,
+    id: i64,
+    p: UserPatch,
+) -> Result<user::Model> {
+    principal.require_authenticated()?;
+    let own = principal.user_id() == Some(id);
+    if !own && !principal.is_platform_admin() {
+        return Err(Error::not_found_in("user", "id"));
+    }
+    let u = user::Entity::find_by_id(id)
+        .one(db)
+        .await?
+        .ok_or_else(|| Error::not_found_in("user", "id"))?;
+    let mut c = Checks::new();
+    let name = p.name.as_deref().map(|n| c.required("name", n, NAME_MAX));
+    if let Some(pw) = &p.password {
+        let n = pw.chars().count();
+        if n < PASSWORD_MIN {
+            c.push(
+                "password",
+                "TOO_SHORT",
+                format!("must be at least {PASSWORD_MIN} characters"),
+            );
+        } else if n > PASSWORD_MAX {
+            c.push(
+                "password",
+                "TOO_LONG",
+                format!("must be at most {PASSWORD_MAX} characters"),
+            );
+        }
+    }
+    if p.platform_admin.is_some() && (own || !principal.is_platform_admin()) {
+        c.push(
+            "isPlatformAdmin",
+            "NOT_ALLOWED",
+            "only another platform administrator can change this",
+        );
+    }
+    c.finish()?;
+    let mut am: user::ActiveModel = u.into();
+    if let Some(n) = name {
+        am.name = Set(n);
+    }
+    if let Some(pw) = p.password {
+        am.password_hash = Set(crypto::hash_password(&pw));
+    }
+    if let Some(a) = p.platform_admin {
+        am.is_platform_admin = Set(a);
+    }
+    Ok(am.update(db).await?)
+}
+
+/// Platform administrators delete other users (their memberships go with them).
+pub async fn delete(db: &DatabaseConnection, principal: &Principal, id: i64) -> Result<()> {
+    principal.require_platform_admin()?;
+    if principal.user_id() == Some(id) {
+        return Err(Error::invalid(
+            "id",
+            "NOT_ALLOWED",
+            "you cannot delete yourself",
+        ));
+    }
+    let r = user::Entity::delete_by_id(id).exec(db).await?;
+    if r.rows_affected == 0 {
+        return Err(Error::not_found_in("user", "id"));
+    }
+    Ok(())
+}

@@ -355,3 +355,77 @@ async fn agents_work_conversations_but_cannot_manage_webhooks_tokens_or_channels
         .await;
     assert_eq!(error_code(&body), "NOT_FOUND");
 }
+
+#[tokio::test]
+async fn users_change_their_own_profile_and_platform_admins_manage_users() {
+    let app = spawn_app!();
+    let admin = app.admin_token().await;
+    let agent = app.user_token("agent@example.com", false).await;
+    let agent_id = app
+        .gql_ok(Some(&agent), "{ viewer { user { id } } }", json!({}))
+        .await["viewer"]["user"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let admin_id = app
+        .gql_ok(Some(&admin), "{ viewer { user { id } } }", json!({}))
+        .await["viewer"]["user"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let upd = "mutation($i:ID!,$n:String,$p:String,$a:Boolean){ userUpdate(input:{id:$i, name:$n, password:$p, isPlatformAdmin:$a}){ user{ name isPlatformAdmin } userErrors{ field code } } }";
+
+    let d = app
+        .gql_ok(
+            Some(&agent),
+            upd,
+            json!({"i": agent_id, "n": "Agent Smith", "p": "new password 1"}),
+        )
+        .await;
+    assert_eq!(d["userUpdate"]["user"]["name"], "Agent Smith");
+    let d = app
+        .gql_ok(Some(&agent), upd, json!({"i": agent_id, "a": true}))
+        .await;
+    assert_eq!(
+        d["userUpdate"]["userErrors"][0]["code"], "NOT_ALLOWED",
+        "no self-promotion"
+    );
+    let d = app
+        .gql_ok(Some(&agent), upd, json!({"i": admin_id, "n": "pwned"}))
+        .await;
+    assert_eq!(d["userUpdate"]["userErrors"][0]["code"], "NOT_FOUND");
+    let d = app
+        .gql_ok(Some(&agent), upd, json!({"i": agent_id, "p": "short"}))
+        .await;
+    assert_eq!(d["userUpdate"]["userErrors"][0]["code"], "TOO_SHORT");
+    let body = app
+        .gql(
+            None,
+            r#"mutation{ login(email:"agent@example.com", password:"new password 1"){ token } }"#,
+            json!({}),
+        )
+        .await;
+    assert!(
+        body["data"]["login"]["token"].is_string(),
+        "the new password works: {body}"
+    );
+
+    let del = "mutation($i:ID!){ userDelete(input:{id:$i}){ deletedId userErrors{ code } } }";
+    let body = app.gql(Some(&agent), del, json!({"i": admin_id})).await;
+    assert_eq!(error_code(&body), "FORBIDDEN");
+    let d = app.gql_ok(Some(&admin), del, json!({"i": admin_id})).await;
+    assert_eq!(
+        d["userDelete"]["userErrors"][0]["code"], "NOT_ALLOWED",
+        "not yourself"
+    );
+    let d = app.gql_ok(Some(&admin), del, json!({"i": agent_id})).await;
+    assert_eq!(d["userDelete"]["deletedId"], agent_id);
+    let body = app
+        .gql(Some(&agent), "{ viewer { isPlatformAdmin } }", json!({}))
+        .await;
+    assert_eq!(
+        error_code(&body),
+        "UNAUTHENTICATED",
+        "a deleted user's token stops working"
+    );
+}

@@ -103,6 +103,40 @@ async fn a_new_message_reaches_its_subscriber_signed_and_logged() {
         1,
         "exactly one request for one event and one subscription"
     );
+
+    let metrics = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for name in [
+        "webhook_attempts_total",
+        "webhook_deliveries_total",
+        "webhook_attempt_duration_seconds_bucket",
+        "webhook_queue_depth",
+        "webhook_oldest_pending_age_seconds",
+    ] {
+        assert!(metrics.contains(name), "/metrics lacks {name}");
+    }
+
+    // Retention: attempts older than the limit are pruned.
+    assert_eq!(
+        switchboard::delivery::prune_attempts(&app.state.db, Duration::from_secs(3600))
+            .await
+            .unwrap(),
+        0
+    );
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    assert_eq!(
+        switchboard::delivery::prune_attempts(&app.state.db, Duration::from_millis(1))
+            .await
+            .unwrap(),
+        1
+    );
 }
 
 #[tokio::test]
@@ -630,4 +664,52 @@ async fn a_rolled_back_change_emits_nothing() {
         got[0].json()["data"]["changed_attributes"][0]["reason"]["current_value"],
         "ok"
     );
+}
+
+#[tokio::test]
+async fn a_subscription_that_keeps_failing_past_the_limit_is_disabled() {
+    let app = spawn_app!(|c: &mut switchboard::config::Config| {
+        fast_delivery(c);
+        c.retry_max = 0;
+        c.disable_failing_after = Duration::ZERO;
+    });
+    let (admin, account, seeded) = setup(&app).await;
+    let rx = Receiver::start().await;
+    rx.default_reply(Reply::Status(500));
+    let (sub, _) = app
+        .subscribe(
+            &admin,
+            &account,
+            &rx.url("/hook"),
+            &["message_created"],
+            "STANDARD",
+        )
+        .await;
+    app.send_message(&admin, &seeded.conversation, "INCOMING", "x")
+        .await;
+    let d = app
+        .eventually(&admin, "query($s:ID!){ node(id:$s){ ... on WebhookSubscription{ state stateReason lastError } } }", json!({"s": sub}), Duration::from_secs(10), |d| d["node"]["state"] == "DISABLED")
+        .await;
+    assert!(
+        d["node"]["stateReason"]
+            .as_str()
+            .unwrap()
+            .contains("kept failing")
+    );
+    assert_eq!(d["node"]["lastError"], "HTTP 500");
+    // Recovering a disabled subscription is refused until it is enabled again.
+    let d = app
+        .gql_ok(Some(&admin), "mutation($s:ID!){ webhookSubscriptionRecover(input:{id:$s, since:\"2000-01-01T00:00:00Z\"}){ requeued userErrors{ code } } }", json!({"s": sub}))
+        .await;
+    assert_eq!(
+        user_error_codes(&d["webhookSubscriptionRecover"]),
+        ["NOT_ALLOWED"]
+    );
+    app.gql_ok(Some(&admin), "mutation($s:ID!){ webhookSubscriptionUpdate(input:{id:$s, state:ENABLED}){ userErrors{ code } } }", json!({"s": sub})).await;
+    rx.default_reply(Reply::Status(200));
+    let d = app
+        .gql_ok(Some(&admin), "mutation($s:ID!){ webhookSubscriptionRecover(input:{id:$s, since:\"2000-01-01T00:00:00Z\"}){ requeued userErrors{ code } } }", json!({"s": sub}))
+        .await;
+    assert_eq!(d["webhookSubscriptionRecover"]["requeued"], 1);
+    rx.wait_for(2, Duration::from_secs(10)).await;
 }
