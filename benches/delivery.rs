@@ -7,8 +7,8 @@
 //! Knobs: `BENCH_EVENTS` (2000), `BENCH_SUBS` (4), `BENCH_RATE` (500/s), `BENCH_SECONDS` (10),
 //! `BENCH_CONVERSATIONS` (1: every message goes to one conversation; more spreads them round robin);
 //! `BENCH_QUICK=1` runs a few-second smoke version (200 events, 100/s for 2 s). All traffic is
-//! loopback; `RUST_LOG` sets the app's log filter (default `warn`), and
-//! `SWITCHBOARD_DB_MAX_CONNECTIONS` the pool size (default as in production, 16).
+//! loopback. Results go to stdout, the app's log to stderr (`RUST_LOG`, default `warn`).
+//! `SWITCHBOARD_DB_MAX_CONNECTIONS` sets the pool size (default as in production, 16).
 
 use std::{
     collections::{HashMap, HashSet},
@@ -315,7 +315,11 @@ async fn main() {
     let counts = LogCounts::default();
     tracing_subscriber::registry()
         .with(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn")))
-        .with(tracing_subscriber::fmt::layer().with_target(false))
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_target(false)
+                .with_writer(std::io::stderr),
+        )
         .with(counts.clone())
         .init();
 

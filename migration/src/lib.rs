@@ -8,6 +8,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261121_000001_create_core_tables;
 mod m20261121_000002_create_delivery_tables;
+mod m20261121_000003_open_deliveries_index;
 
 pub struct Migrator;
 
@@ -17,6 +18,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261121_000001_create_core_tables::Migration),
             Box::new(m20261121_000002_create_delivery_tables::Migration),
+            Box::new(m20261121_000003_open_deliveries_index::Migration),
         ]
     }
 }

@@ -317,7 +317,7 @@ async fn claim_due(
     let sql = format!(
         "UPDATE deliveries SET claimed_until = {p1}, updated_at = {p2} WHERE id IN (\
            SELECT d.id FROM deliveries d JOIN webhook_subscriptions s ON s.id = d.subscription_id \
-           WHERE s.state = 'ENABLED' \
+           WHERE d.status IN ('PENDING', 'RETRYING') AND s.state = 'ENABLED' \
              AND ((d.status = 'PENDING' AND d.next_attempt_at <= {p3}) OR (d.status = 'RETRYING' AND d.next_attempt_at <= {p4})) \
              AND (d.claimed_until IS NULL OR d.claimed_until < {p5}){busy_clause} \
            ORDER BY d.id LIMIT {p6}{lock}) RETURNING *",

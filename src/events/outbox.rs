@@ -194,34 +194,42 @@ pub async fn for_conversation<C: ConnectionTrait>(
             created_at: ci.created_at,
             updated_at: ci.updated_at,
         }),
-        conversation: Some(ConversationSnap {
-            id: conv.id,
-            account_id: conv.account_id,
-            inbox_id: conv.inbox_id,
-            contact_id: conv.contact_id,
-            assignee_id: conv.assignee_id,
-            department_id: conv.department_id,
-            goal_id: conv.goal_id,
-            status: conv.status.as_str().into(),
-            unread_count: conv.unread_count,
-            last_message: last.as_ref().and_then(|m| m.content.clone()),
-            last_message_at: conv.last_message_at,
-            started_at: conv.started_at,
-            ended_at: conv.ended_at,
-            snoozed_until: conv.snoozed_until,
-            agent_last_seen_at: conv.agent_last_seen_at,
-            contact_last_seen_at: conv.contact_last_seen_at,
-            metadata: conv.metadata.clone(),
-            reason: conv.reason.clone(),
-            additional_attributes: conv.additional_attributes.clone(),
-            custom_attributes: conv.custom_attributes.clone(),
-            created_at: conv.created_at,
-            updated_at: conv.updated_at,
-        }),
+        conversation: Some(conversation_snap(conv, last.as_ref())),
         assignee: assignee.as_ref().map(user_snap),
         last_message: last.as_ref().map(message_snap),
         ..Default::default()
     })
+}
+
+/// The conversation as events carry it; `last` is its last message, if any.
+pub fn conversation_snap(
+    conv: &conversation::Model,
+    last: Option<&message::Model>,
+) -> ConversationSnap {
+    ConversationSnap {
+        id: conv.id,
+        account_id: conv.account_id,
+        inbox_id: conv.inbox_id,
+        contact_id: conv.contact_id,
+        assignee_id: conv.assignee_id,
+        department_id: conv.department_id,
+        goal_id: conv.goal_id,
+        status: conv.status.as_str().into(),
+        unread_count: conv.unread_count,
+        last_message: last.and_then(|m| m.content.clone()),
+        last_message_at: conv.last_message_at,
+        started_at: conv.started_at,
+        ended_at: conv.ended_at,
+        snoozed_until: conv.snoozed_until,
+        agent_last_seen_at: conv.agent_last_seen_at,
+        contact_last_seen_at: conv.contact_last_seen_at,
+        metadata: conv.metadata.clone(),
+        reason: conv.reason.clone(),
+        additional_attributes: conv.additional_attributes.clone(),
+        custom_attributes: conv.custom_attributes.clone(),
+        created_at: conv.created_at,
+        updated_at: conv.updated_at,
+    }
 }
 
 /// A message with its whole context, for `message_*` events.

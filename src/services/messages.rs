@@ -134,14 +134,13 @@ pub async fn create(
         );
     }
     c.finish()?;
-    let txn = crate::db::begin_write(db).await?;
     if sender_type == SenderType::User
         && let Some(uid) = sender_id
     {
         let member = account_user::Entity::find()
             .filter(account_user::Column::AccountId.eq(conv.account_id))
             .filter(account_user::Column::UserId.eq(uid))
-            .one(&txn)
+            .one(db)
             .await?;
         if member.is_none() && principal.user_id() != Some(uid) {
             return Err(Error::not_found_in(
@@ -150,6 +149,19 @@ pub async fn create(
             ));
         }
     }
+    // The event's context is read before the transaction: inside it, the conversation row
+    // stays locked from its update to the commit, so that span is kept to three statements.
+    let mut data = outbox::for_conversation(db, &conv).await?;
+    if sender_type == SenderType::User
+        && let Some(uid) = sender_id
+    {
+        data.sender_user = entity::user::Entity::find_by_id(uid)
+            .one(db)
+            .await?
+            .as_ref()
+            .map(outbox::user_snap);
+    }
+    let txn = crate::db::begin_write(db).await?;
     let msg = message::ActiveModel {
         account_id: Set(conv.account_id),
         conversation_id: Set(conv.id),
@@ -181,15 +193,18 @@ pub async fn create(
             Expr::col(conversation::Column::UnreadCount).add(1),
         );
     }
-    upd.filter(conversation::Column::Id.eq(conv.id))
-        .exec(&txn)
+    let updated = upd
+        .filter(conversation::Column::Id.eq(conv.id))
+        .exec_with_returning(&txn)
         .await?;
-    outbox::record(
-        &txn,
-        "message_created",
-        outbox::for_message(&txn, &msg).await?,
-    )
-    .await?;
+    let conv_after = updated
+        .into_iter()
+        .next()
+        .ok_or_else(|| Error::not_found_in("conversation", "conversationId"))?;
+    data.conversation = Some(outbox::conversation_snap(&conv_after, Some(&msg)));
+    data.last_message = Some(outbox::message_snap(&msg));
+    data.message = Some(outbox::message_snap(&msg));
+    outbox::record(&txn, "message_created", data).await?;
     txn.commit().await?;
     crate::delivery::events_committed();
     Ok(msg)
