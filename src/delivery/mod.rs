@@ -662,6 +662,7 @@ fn outcome_label(o: &Outcome) -> &'static str {
 pub async fn record_batch(engine: &Engine, batch: &[AttemptRecord]) -> anyhow::Result<()> {
     let txn = crate::db::begin_write(&engine.db).await?;
     let mut attempts = Vec::with_capacity(batch.len());
+    let mut updates = Vec::with_capacity(batch.len());
     let mut retries = Vec::new();
     let mut sub_ok: HashSet<i64> = HashSet::new();
     let mut sub_err: HashMap<i64, String> = HashMap::new();
@@ -720,30 +721,15 @@ pub async fn record_batch(engine: &Engine, batch: &[AttemptRecord]) -> anyhow::R
         });
         let status = status_of(&r.outcome);
         let done = matches!(status, DeliveryStatus::Succeeded | DeliveryStatus::Failed);
-        delivery::Entity::update_many()
-            .col_expr(delivery::Column::Status, Expr::value(status.as_str()))
-            .col_expr(
-                delivery::Column::AttemptCount,
-                Expr::value(r.attempt_number),
-            )
-            .col_expr(delivery::Column::NextAttemptAt, Expr::value(next_at))
-            .col_expr(
-                delivery::Column::ClaimedUntil,
-                Expr::value(Option::<DateTime<Utc>>::None),
-            )
-            .col_expr(
-                delivery::Column::LastResponseStatus,
-                Expr::value(r.exchange.status.map(i32::from)),
-            )
-            .col_expr(delivery::Column::LastError, Expr::value(error_text.clone()))
-            .col_expr(
-                delivery::Column::CompletedAt,
-                Expr::value(done.then_some(r.at)),
-            )
-            .col_expr(delivery::Column::UpdatedAt, Expr::value(Utc::now()))
-            .filter(delivery::Column::Id.eq(r.delivery.id))
-            .exec(&txn)
-            .await?;
+        updates.push(DeliveryUpdate {
+            id: r.delivery.id,
+            status,
+            attempt_count: r.attempt_number,
+            next_attempt_at: next_at,
+            last_response_status: r.exchange.status.map(i32::from),
+            last_error: error_text.clone(),
+            completed_at: done.then_some(r.at),
+        });
         match r.outcome {
             Outcome::Succeeded => {
                 sub_ok.insert(r.delivery.subscription_id);
@@ -773,6 +759,9 @@ pub async fn record_batch(engine: &Engine, batch: &[AttemptRecord]) -> anyhow::R
             metrics::counter!("webhook_deliveries_total", "outcome" => status.as_str())
                 .increment(1);
         }
+    }
+    for chunk in updates.chunks(100) {
+        update_deliveries(&txn, chunk).await?;
     }
     let inserted: Vec<delivery_attempt::Model> = if engine.live.receiver_count() > 0 {
         let mut out = Vec::with_capacity(attempts.len());
@@ -861,6 +850,73 @@ pub async fn record_batch(engine: &Engine, batch: &[AttemptRecord]) -> anyhow::R
     for a in inserted {
         let _ = engine.live.send(a);
     }
+    Ok(())
+}
+
+/// The new state of one delivery after an attempt.
+struct DeliveryUpdate {
+    id: i64,
+    status: DeliveryStatus,
+    attempt_count: i32,
+    next_attempt_at: Option<DateTime<Utc>>,
+    last_response_status: Option<i32>,
+    last_error: Option<String>,
+    completed_at: Option<DateTime<Utc>>,
+}
+
+/// Moves many deliveries on in one statement (`UPDATE … FROM (VALUES …)`): every statement is
+/// a round trip, and round trips are what a delivery costs most.
+async fn update_deliveries<C: ConnectionTrait>(db: &C, rows: &[DeliveryUpdate]) -> Result<(), sea_orm::DbErr> {
+    let backend = db.get_database_backend();
+    let pg = backend == DatabaseBackend::Postgres;
+    let mut values: Vec<sea_orm::Value> = Vec::with_capacity(rows.len() * 7 + 1);
+    let mut tuples = Vec::with_capacity(rows.len());
+    values.push(Utc::now().into());
+    for r in rows {
+        let n = values.len();
+        let p = |i: usize| if pg { format!("${}", n + i) } else { "?".to_string() };
+        tuples.push(if pg {
+            format!(
+                "({}::bigint, {}::text, {}::int, {}::timestamptz, {}::int, {}::text, {}::timestamptz)",
+                p(1),
+                p(2),
+                p(3),
+                p(4),
+                p(5),
+                p(6),
+                p(7)
+            )
+        } else {
+            "(?, ?, ?, ?, ?, ?, ?)".to_string()
+        });
+        values.push(r.id.into());
+        values.push(r.status.as_str().into());
+        values.push(r.attempt_count.into());
+        values.push(r.next_attempt_at.into());
+        values.push(r.last_response_status.into());
+        values.push(r.last_error.clone().into());
+        values.push(r.completed_at.into());
+    }
+    let sql = if pg {
+        format!(
+            "UPDATE deliveries AS d SET status = v.status, attempt_count = v.attempt_count, next_attempt_at = v.next_attempt_at, \
+             claimed_until = NULL, last_response_status = v.last_response_status, last_error = v.last_error, \
+             completed_at = v.completed_at, updated_at = $1 \
+             FROM (VALUES {}) AS v(id, status, attempt_count, next_attempt_at, last_response_status, last_error, completed_at) \
+             WHERE d.id = v.id",
+            tuples.join(", ")
+        )
+    } else {
+        format!(
+            "UPDATE deliveries SET status = v.column2, attempt_count = v.column3, next_attempt_at = v.column4, \
+             claimed_until = NULL, last_response_status = v.column5, last_error = v.column6, \
+             completed_at = v.column7, updated_at = ? \
+             FROM (VALUES {}) AS v WHERE deliveries.id = v.column1",
+            tuples.join(", ")
+        )
+    };
+    // Both texts bind `updated_at` first: `$1` on PostgreSQL, the first `?` on SQLite.
+    db.execute_raw(Statement::from_sql_and_values(backend, sql, values)).await?;
     Ok(())
 }
 
