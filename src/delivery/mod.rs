@@ -866,7 +866,10 @@ struct DeliveryUpdate {
 
 /// Moves many deliveries on in one statement (`UPDATE … FROM (VALUES …)`): every statement is
 /// a round trip, and round trips are what a delivery costs most.
-async fn update_deliveries<C: ConnectionTrait>(db: &C, rows: &[DeliveryUpdate]) -> Result<(), sea_orm::DbErr> {
+async fn update_deliveries<C: ConnectionTrait>(
+    db: &C,
+    rows: &[DeliveryUpdate],
+) -> Result<(), sea_orm::DbErr> {
     let backend = db.get_database_backend();
     let pg = backend == DatabaseBackend::Postgres;
     let mut values: Vec<sea_orm::Value> = Vec::with_capacity(rows.len() * 7 + 1);
@@ -874,7 +877,13 @@ async fn update_deliveries<C: ConnectionTrait>(db: &C, rows: &[DeliveryUpdate]) 
     values.push(Utc::now().into());
     for r in rows {
         let n = values.len();
-        let p = |i: usize| if pg { format!("${}", n + i) } else { "?".to_string() };
+        let p = |i: usize| {
+            if pg {
+                format!("${}", n + i)
+            } else {
+                "?".to_string()
+            }
+        };
         tuples.push(if pg {
             format!(
                 "({}::bigint, {}::text, {}::int, {}::timestamptz, {}::int, {}::text, {}::timestamptz)",
@@ -916,7 +925,8 @@ async fn update_deliveries<C: ConnectionTrait>(db: &C, rows: &[DeliveryUpdate]) 
         )
     };
     // Both texts bind `updated_at` first: `$1` on PostgreSQL, the first `?` on SQLite.
-    db.execute_raw(Statement::from_sql_and_values(backend, sql, values)).await?;
+    db.execute_raw(Statement::from_sql_and_values(backend, sql, values))
+        .await?;
     Ok(())
 }
 
