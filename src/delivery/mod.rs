@@ -1071,11 +1071,33 @@ async fn update_gauges(engine: &Engine) -> anyhow::Result<()> {
 }
 
 /// Deletes attempts older than `retention`.
+/// Also deletes dispatched events older than `retention` that have no open delivery (their
+/// finished deliveries go with them), so the outbox does not grow without bound. Returns the
+/// number of attempts deleted.
 pub async fn prune_attempts(db: &DatabaseConnection, retention: Duration) -> anyhow::Result<u64> {
     let before = Utc::now() - chrono::Duration::from_std(retention)?;
-    Ok(delivery_attempt::Entity::delete_many()
+    let attempts = delivery_attempt::Entity::delete_many()
         .filter(delivery_attempt::Column::CreatedAt.lt(before))
         .exec(db)
         .await?
-        .rows_affected)
+        .rows_affected;
+    let open = sea_orm::sea_query::Query::select()
+        .column(delivery::Column::EventId)
+        .from(delivery::Entity)
+        .and_where(delivery::Column::Status.is_in([
+            DeliveryStatus::Pending.as_str(),
+            DeliveryStatus::Retrying.as_str(),
+        ]))
+        .to_owned();
+    let events = event::Entity::delete_many()
+        .filter(event::Column::DispatchedAt.is_not_null())
+        .filter(event::Column::CreatedAt.lt(before))
+        .filter(event::Column::Id.not_in_subquery(open))
+        .exec(db)
+        .await?
+        .rows_affected;
+    if events > 0 {
+        tracing::info!(events, "pruned old events and their finished deliveries");
+    }
+    Ok(attempts)
 }

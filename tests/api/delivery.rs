@@ -137,6 +137,13 @@ async fn a_new_message_reaches_its_subscriber_signed_and_logged() {
             .unwrap(),
         1
     );
+    let d = app
+        .gql_ok(Some(&admin), DELIVERIES, json!({"a": account}))
+        .await;
+    assert!(
+        deliveries(&d).is_empty(),
+        "the old event went, and its finished delivery with it"
+    );
 }
 
 #[tokio::test]
