@@ -201,10 +201,13 @@ async fn fan_out_loop(engine: Arc<Engine>, shutdown: CancellationToken) {
     }
 }
 
+/// A subscription gets the events it names, in its scope, that happened after it was created
+/// (fan-out runs after commit, so an older event may still be undispatched when it appears).
 fn subscription_matches(s: &ws::Model, e: &event::Model) -> bool {
-    crate::services::webhook_subscriptions::events_of(s)
-        .iter()
-        .any(|n| n == &e.event_type)
+    s.created_at <= e.created_at
+        && crate::services::webhook_subscriptions::events_of(s)
+            .iter()
+            .any(|n| n == &e.event_type)
         && s.channel_id.is_none_or(|c| Some(c) == e.channel_id)
         && s.inbox_id.is_none_or(|i| Some(i) == e.inbox_id)
 }
