@@ -598,4 +598,36 @@ async fn main() {
         counts.0[1].load(Ordering::Relaxed),
         hits.unreadable
     );
+    let ceiling = loopback_ceiling(&client, (events * subs).max(1000)).await;
+    let delivered = (accepted * subs) as f64 / end_to_end.as_secs_f64();
+    println!(
+        "loopback ceiling (plain reqwest client -> bare axum receiver, {CONCURRENCY} in flight, no database): {ceiling:.0} requests/s; end-to-end deliveries are {:.0} % of it",
+        100.0 * delivered / ceiling
+    );
+}
+
+/// The ceiling of this machine for the same traffic: a plain reqwest client posting a STANDARD-sized
+/// body to a bare axum receiver on loopback, `CONCURRENCY` in flight, no database.
+async fn loopback_ceiling(client: &reqwest::Client, requests: usize) -> f64 {
+    let router = Router::new().route("/ceiling", post(|| async { "ok" }));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    let url = format!("http://{addr}/ceiling");
+    let body = "x".repeat(1200);
+    let start = Instant::now();
+    futures::stream::iter(0..requests)
+        .map(|_| {
+            client
+                .post(&url)
+                .header("content-type", "application/json")
+                .body(body.clone())
+                .send()
+        })
+        .buffer_unordered(CONCURRENCY)
+        .for_each(|r| async move {
+            r.expect("loopback ceiling request");
+        })
+        .await;
+    requests as f64 / start.elapsed().as_secs_f64()
 }
