@@ -203,11 +203,9 @@ async fn fan_out_loop(engine: Arc<Engine>, shutdown: CancellationToken) {
 
 /// A subscription gets the events it names, in its scope, that happened after it was created
 /// (fan-out runs after commit, so an older event may still be undispatched when it appears).
-fn subscription_matches(s: &ws::Model, e: &event::Model) -> bool {
+fn subscription_matches(s: &ws::Model, names: &HashSet<String>, e: &event::Model) -> bool {
     s.created_at <= e.created_at
-        && crate::services::webhook_subscriptions::events_of(s)
-            .iter()
-            .any(|n| n == &e.event_type)
+        && names.contains(&e.event_type)
         && s.channel_id.is_none_or(|c| Some(c) == e.channel_id)
         && s.inbox_id.is_none_or(|i| Some(i) == e.inbox_id)
 }
@@ -233,12 +231,23 @@ pub async fn fan_out_batch(engine: &Engine, limit: u64) -> anyhow::Result<usize>
         .order_by_asc(ws::Column::Id)
         .all(&txn)
         .await?;
+    // Each subscription's event list, parsed once per batch.
+    let subs: Vec<(ws::Model, HashSet<String>)> = subs
+        .into_iter()
+        .map(|s| {
+            let names = crate::services::webhook_subscriptions::events_of(&s)
+                .into_iter()
+                .collect();
+            (s, names)
+        })
+        .collect();
     let now = Utc::now();
     let mut rows = Vec::new();
     for e in &events {
         let matching: Vec<&ws::Model> = subs
             .iter()
-            .filter(|s| s.account_id == e.account_id && subscription_matches(s, e))
+            .filter(|(s, names)| s.account_id == e.account_id && subscription_matches(s, names, e))
+            .map(|(s, _)| s)
             .collect();
         if matching.is_empty() {
             continue;
