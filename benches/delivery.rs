@@ -5,7 +5,8 @@
 //! `cargo bench --bench delivery` (SQLite); `BENCH_DB=postgres cargo bench --bench delivery`
 //! (a fresh database on `SWITCHBOARD_TEST_PG_URL`, default the local server, dropped at the end).
 //! Knobs: `BENCH_EVENTS` (2000), `BENCH_SUBS` (4), `BENCH_RATE` (500/s), `BENCH_SECONDS` (10),
-//! `BENCH_CONVERSATIONS` (1: every message goes to one conversation; more spreads them round robin);
+//! `BENCH_CONVERSATIONS` (64: messages spread round robin over that many conversations; 1 puts
+//! every message in one conversation, which serializes `messageCreate` on that conversation's row);
 //! `BENCH_QUICK=1` runs a few-second smoke version (200 events, 100/s for 2 s). All traffic is
 //! loopback. Results go to stdout, the app's log to stderr (`RUST_LOG`, default `warn`).
 //! `SWITCHBOARD_DB_MAX_CONNECTIONS` sets the pool size (default as in production, 16).
@@ -99,7 +100,10 @@ async fn database_url(dir: &std::path::Path) -> (String, Option<(String, String)
         conn.execute_unprepared(&format!("CREATE DATABASE {name}"))
             .await
             .unwrap();
-        let url = format!("{}/{name}", admin.rsplit_once('/').unwrap().0);
+        // Same server and options (e.g. `?sslmode=disable`), the fresh database.
+        let mut url = url::Url::parse(&admin).expect("SWITCHBOARD_TEST_PG_URL is a URL");
+        url.set_path(&format!("/{name}"));
+        let url = url.to_string();
         (url, Some((admin, name)))
     } else {
         let url = format!("sqlite://{}?mode=rwc", dir.join("bench.db").display());
@@ -310,7 +314,7 @@ async fn main() {
     let subs = env_or("BENCH_SUBS", 4).max(1);
     let rate = env_or("BENCH_RATE", if quick { 100 } else { 500 }).max(1);
     let seconds = env_or("BENCH_SECONDS", if quick { 2 } else { 10 }).max(1);
-    let conversations = env_or("BENCH_CONVERSATIONS", 1).max(1);
+    let conversations = env_or("BENCH_CONVERSATIONS", 64).max(1);
 
     let counts = LogCounts::default();
     tracing_subscriber::registry()

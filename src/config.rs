@@ -78,6 +78,19 @@ pub struct Config {
     /// How often the retry worker looks for due retry jobs.
     #[serde(with = "humantime_serde")]
     pub retry_poll_interval: Duration,
+    /// How long a resolved bearer token (user and memberships, or API token) is reused without
+    /// asking the database again. Changes made through this instance apply at once; other
+    /// instances see them after at most this long. `0s` turns the cache off.
+    #[serde(with = "humantime_serde")]
+    pub auth_cache_ttl: Duration,
+    /// Lifetime of partner access tokens (`POST /partner/v1/token`).
+    #[serde(with = "humantime_serde")]
+    pub partner_token_ttl: Duration,
+    /// The address people reach this server at, for links sent out (e.g. `builder_url`).
+    /// Default: `http://<listen>`.
+    pub public_url: Option<String>,
+    /// The server name sent as `server` in partner `online` events.
+    pub server_name: String,
     /// A retry still not attempted this long after its time (its job was lost) is taken by the
     /// dispatcher instead.
     #[serde(with = "humantime_serde")]
@@ -104,12 +117,25 @@ impl Default for Config {
             disable_failing_after: Duration::from_secs(5 * 24 * 3600),
             attempt_retention: Duration::from_secs(30 * 24 * 3600),
             retry_poll_interval: Duration::from_millis(250),
+            auth_cache_ttl: Duration::from_secs(1),
+            partner_token_ttl: Duration::from_secs(3600),
+            public_url: None,
+            server_name: "switchboard".into(),
             retry_overdue_grace: Duration::from_secs(60),
         }
     }
 }
 
 impl Config {
+    /// [`Self::public_url`] or `http://<listen>`, without a trailing slash.
+    pub fn public_base(&self) -> String {
+        self.public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", self.listen))
+            .trim_end_matches('/')
+            .to_string()
+    }
+
     /// Defaults, then the config file, then the environment.
     pub fn load(file: Option<PathBuf>) -> Result<Self, Box<figment::Error>> {
         let file = file

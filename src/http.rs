@@ -33,6 +33,7 @@ pub fn router(state: AppState, schema: AppSchema) -> Router {
         .route("/metrics", get(metrics))
         .route("/graphql", get(graphiql).post(graphql))
         .route("/graphiql", get(graphiql))
+        .merge(crate::rest::routes())
         .layer(Extension(schema))
         .layer(middleware::from_fn(record_metrics))
         .layer(RequestBodyLimitLayer::new(max_body))
@@ -59,7 +60,7 @@ async fn graphql(
     let bearer = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
-    let principal = match auth::resolve_bearer(&st.db, &st.keys, bearer).await {
+    let principal = match auth::resolve_bearer(&st.db, &st.keys, &st.principals, bearer).await {
         Ok(p) => p,
         Err(e) => {
             let err: async_graphql::Error = e.into();

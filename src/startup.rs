@@ -48,6 +48,7 @@ impl Application {
             db: conn,
             keys,
             login_limiter: LoginLimiter::new(config.login_attempts_per_minute),
+            principals: crate::auth::PrincipalCache::new(config.auth_cache_ttl),
             metrics: telemetry::metrics_handle(),
             config: Arc::new(config),
             engine,

@@ -4,7 +4,12 @@ use std::sync::Arc;
 
 use sea_orm::DatabaseConnection;
 
-use crate::{auth::LoginLimiter, config::Config, crypto::Keys, delivery::Engine};
+use crate::{
+    auth::{LoginLimiter, PrincipalCache},
+    config::Config,
+    crypto::Keys,
+    delivery::Engine,
+};
 
 #[derive(Clone)]
 pub struct AppState {
@@ -12,6 +17,8 @@ pub struct AppState {
     pub keys: Keys,
     pub config: Arc<Config>,
     pub login_limiter: LoginLimiter,
+    /// Resolved bearer tokens, kept briefly (see `auth::PrincipalCache`).
+    pub principals: PrincipalCache,
     pub metrics: metrics_exporter_prometheus::PrometheusHandle,
     /// The delivery engine (fan-out, dispatcher, retries).
     pub engine: Arc<Engine>,

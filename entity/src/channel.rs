@@ -28,6 +28,8 @@ pub struct Model {
     pub webhook_url: Option<String>,
     #[sea_orm(column_type = "Text")]
     pub credentials_encrypted: Option<String>,
+    /// A WhatsApp line's daily business-conversation limit (reported in `whatsapp` events).
+    pub daily_limit: Option<i32>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

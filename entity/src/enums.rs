@@ -31,6 +31,14 @@ macro_rules! string_enum {
 }
 
 string_enum! {
+    /// A story (bot flow) is built as a draft, then published.
+    StoryStatus {
+        Draft => "DRAFT",
+        Published => "PUBLISHED",
+    }
+}
+
+string_enum! {
     /// Role of a user in an account (also the scope of an API token).
     Role {
         Administrator => "ADMINISTRATOR",
@@ -200,5 +208,6 @@ mod tests {
         check(MessageDeliveryStatus::as_str);
         check(PayloadFormat::as_str);
         check(SubscriptionState::as_str);
+        check(StoryStatus::as_str);
     }
 }

@@ -17,6 +17,10 @@ pub struct Model {
     pub payload: Json,
     /// Set once deliveries were created for every matching destination.
     pub dispatched_at: Option<DateTimeUtc>,
+    /// The partner a partner event is for (only that partner's webhook receives it).
+    pub partner_id: Option<i64>,
+    /// The bot connection a `bot_call` event is for.
+    pub bot_connection_id: Option<i64>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

@@ -10,6 +10,9 @@ pub struct Model {
     pub channel_id: i64,
     #[sea_orm(column_type = "String(StringLen::N(255))")]
     pub name: String,
+    /// The bot webhook connection (seed 004) that answers this inbox's incoming messages
+    /// while a conversation is PENDING.
+    pub bot_connection_id: Option<i64>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

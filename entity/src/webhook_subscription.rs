@@ -41,6 +41,10 @@ pub struct Model {
     pub is_channel_webhook: bool,
     /// Since when every delivery exhausted its retries (cleared by a success).
     pub failing_since: Option<DateTimeUtc>,
+    /// Set on a partner's webhook (seed 003): it receives that partner's events only.
+    pub partner_id: Option<i64>,
+    /// Set on the subscription that carries a bot connection's calls (seed 004).
+    pub bot_connection_id: Option<i64>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

@@ -9,6 +9,9 @@ pub use sea_orm_migration::prelude::*;
 mod m20261121_000001_create_core_tables;
 mod m20261121_000002_create_delivery_tables;
 mod m20261121_000003_open_deliveries_index;
+mod m20261121_000004_create_partners;
+mod m20261121_000005_create_stories_and_presence;
+mod m20261121_000006_create_bot_connections;
 
 pub struct Migrator;
 
@@ -19,6 +22,9 @@ impl MigratorTrait for Migrator {
             Box::new(m20261121_000001_create_core_tables::Migration),
             Box::new(m20261121_000002_create_delivery_tables::Migration),
             Box::new(m20261121_000003_open_deliveries_index::Migration),
+            Box::new(m20261121_000004_create_partners::Migration),
+            Box::new(m20261121_000005_create_stories_and_presence::Migration),
+            Box::new(m20261121_000006_create_bot_connections::Migration),
         ]
     }
 }
@@ -43,4 +49,8 @@ pub const TABLES: &[&str] = &[
     "events",
     "deliveries",
     "delivery_attempts",
+    "partners",
+    "stories",
+    "agent_presences",
+    "bot_connections",
 ];

@@ -18,7 +18,13 @@ impl MigrationTrait for Migration {
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         // Later migrations drop their own tables first.
-        let later = crate::m20261121_000002_create_delivery_tables::TABLES;
+        let later: Vec<&str> = crate::m20261121_000002_create_delivery_tables::TABLES
+            .iter()
+            .chain(crate::m20261121_000004_create_partners::TABLES)
+            .chain(crate::m20261121_000005_create_stories_and_presence::TABLES)
+            .chain(crate::m20261121_000006_create_bot_connections::TABLES)
+            .copied()
+            .collect();
         for table in crate::TABLES.iter().rev().filter(|t| !later.contains(t)) {
             manager
                 .drop_table(Table::drop().table(Alias::new(*table)).to_owned())
@@ -609,7 +615,7 @@ enum Settings {
 }
 
 #[derive(DeriveIden)]
-enum Users {
+pub(crate) enum Users {
     Table,
     Email,
     PasswordHash,
@@ -632,7 +638,7 @@ enum AccountUsers {
 }
 
 #[derive(DeriveIden)]
-enum Channels {
+pub(crate) enum Channels {
     Table,
     Id,
     AccountId,
@@ -650,7 +656,7 @@ enum Channels {
 }
 
 #[derive(DeriveIden)]
-enum Inboxes {
+pub(crate) enum Inboxes {
     Table,
     Id,
     AccountId,

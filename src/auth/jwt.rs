@@ -7,6 +7,9 @@ use serde::{Deserialize, Serialize};
 use crate::crypto::Keys;
 
 pub const ISSUER: &str = "switchboard";
+/// Partner access tokens (seed 003) have their own issuer, so a login token is never a partner
+/// token and the other way round.
+pub const PARTNER_ISSUER: &str = "switchboard-partner";
 
 /// Claims of a login token: `sub` is the user id.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -22,11 +25,29 @@ pub fn issue_jwt(
     user_id: i64,
     ttl: std::time::Duration,
 ) -> (String, chrono::DateTime<Utc>) {
+    issue(keys, ISSUER, user_id, ttl)
+}
+
+/// A partner access token: `sub` is the partner id.
+pub fn issue_partner_jwt(
+    keys: &Keys,
+    partner_id: i64,
+    ttl: std::time::Duration,
+) -> (String, chrono::DateTime<Utc>) {
+    issue(keys, PARTNER_ISSUER, partner_id, ttl)
+}
+
+fn issue(
+    keys: &Keys,
+    issuer: &str,
+    subject: i64,
+    ttl: std::time::Duration,
+) -> (String, chrono::DateTime<Utc>) {
     let now = Utc::now();
     let exp = now + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::hours(12));
     let claims = Claims {
-        sub: user_id.to_string(),
-        iss: ISSUER.into(),
+        sub: subject.to_string(),
+        iss: issuer.into(),
         iat: now.timestamp(),
         exp: exp.timestamp(),
     };
@@ -41,8 +62,17 @@ pub fn issue_jwt(
 
 /// Verifies signature, algorithm (HS256 only), issuer and expiry; the error says why not.
 pub fn verify_jwt(keys: &Keys, token: &str) -> Result<Claims, String> {
+    verify(keys, ISSUER, token)
+}
+
+/// Same checks as [`verify_jwt`], for partner access tokens.
+pub fn verify_partner_jwt(keys: &Keys, token: &str) -> Result<Claims, String> {
+    verify(keys, PARTNER_ISSUER, token)
+}
+
+fn verify(keys: &Keys, issuer: &str, token: &str) -> Result<Claims, String> {
     let mut v = Validation::new(Algorithm::HS256);
-    v.set_issuer(&[ISSUER]);
+    v.set_issuer(&[issuer]);
     v.set_required_spec_claims(&["exp", "iss", "sub"]);
     v.leeway = 0;
     decode::<Claims>(token, &DecodingKey::from_secret(keys.jwt_key()), &v)

@@ -4,6 +4,7 @@
 //! login JWT (HS256 only, issuer `switchboard`, expiring). Platform administrators see every
 //! account; other users see the accounts they are members of, with their role there.
 
+mod cache;
 mod jwt;
 mod rate_limit;
 
@@ -13,7 +14,8 @@ use chrono::Utc;
 use entity::enums::Role;
 use sea_orm::{ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, Set};
 
-pub use jwt::{Claims, issue_jwt, verify_jwt};
+pub use cache::PrincipalCache;
+pub use jwt::{Claims, issue_jwt, issue_partner_jwt, verify_jwt, verify_partner_jwt};
 pub use rate_limit::LoginLimiter;
 
 use crate::{
@@ -147,6 +149,7 @@ impl Principal {
 pub async fn resolve_bearer(
     db: &DatabaseConnection,
     keys: &Keys,
+    cache: &PrincipalCache,
     header: Option<&str>,
 ) -> Result<Principal> {
     let Some(raw) = header.map(str::trim).filter(|h| !h.is_empty()) else {
@@ -162,7 +165,14 @@ pub async fn resolve_bearer(
         None => raw,
     };
     if token.starts_with(API_TOKEN_PREFIX) {
-        return api_token_principal(db, token).await;
+        let hash = token_hash(token);
+        let key = cache::Key::Token(hash.clone());
+        if let Some(p) = cache.get(&key) {
+            return Ok(p);
+        }
+        let (p, expires_at) = api_token_principal(db, &hash).await?;
+        cache.put(key, &p, expires_at);
+        return Ok(p);
     }
     let claims = match verify_jwt(keys, token) {
         Ok(c) => c,
@@ -171,7 +181,13 @@ pub async fn resolve_bearer(
     let Ok(user_id) = claims.sub.parse::<i64>() else {
         return Ok(Principal::Invalid("malformed subject".into()));
     };
-    user_principal(db, user_id).await
+    let key = cache::Key::User(user_id);
+    if let Some(p) = cache.get(&key) {
+        return Ok(p);
+    }
+    let p = user_principal(db, user_id).await?;
+    cache.put(key, &p, None);
+    Ok(p)
 }
 
 /// The principal of an existing user (memberships loaded once per request).
@@ -193,37 +209,48 @@ pub async fn user_principal(db: &DatabaseConnection, user_id: i64) -> Result<Pri
     })
 }
 
-async fn api_token_principal(db: &DatabaseConnection, token: &str) -> Result<Principal> {
+/// The principal of an API token (by its stored hash), and when the token expires.
+async fn api_token_principal(
+    db: &DatabaseConnection,
+    hash: &str,
+) -> Result<(Principal, Option<chrono::DateTime<Utc>>)> {
     use entity::api_token::{Column, Entity};
     let Some(t) = Entity::find()
-        .filter(Column::TokenHash.eq(token_hash(token)))
+        .filter(Column::TokenHash.eq(hash))
         .one(db)
         .await?
     else {
-        return Ok(Principal::Invalid("unknown API token".into()));
+        return Ok((Principal::Invalid("unknown API token".into()), None));
     };
     let now = Utc::now();
     if t.revoked_at.is_some() {
-        return Ok(Principal::Invalid("API token revoked".into()));
+        return Ok((Principal::Invalid("API token revoked".into()), None));
     }
     if t.expires_at.is_some_and(|e| e <= now) {
-        return Ok(Principal::Invalid("API token expired".into()));
+        return Ok((Principal::Invalid("API token expired".into()), None));
     }
+    let expires_at = t.expires_at;
     // Recording use at most once a minute keeps authentication read-only on the hot path.
     if t.last_used_at.is_none_or(|l| (now - l).num_seconds() >= 60) {
         let (id, account_id, role) = (t.id, t.account_id, t.role);
         let mut am: entity::api_token::ActiveModel = t.into();
         am.last_used_at = Set(Some(now));
         am.update(db).await?;
-        return Ok(Principal::ApiToken {
-            token_id: id,
-            account_id,
-            role,
-        });
+        return Ok((
+            Principal::ApiToken {
+                token_id: id,
+                account_id,
+                role,
+            },
+            expires_at,
+        ));
     }
-    Ok(Principal::ApiToken {
-        token_id: t.id,
-        account_id: t.account_id,
-        role: t.role,
-    })
+    Ok((
+        Principal::ApiToken {
+            token_id: t.id,
+            account_id: t.account_id,
+            role: t.role,
+        },
+        expires_at,
+    ))
 }

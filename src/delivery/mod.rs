@@ -25,7 +25,7 @@ pub mod ssrf;
 use std::{
     collections::{HashMap, HashSet},
     sync::{Arc, Mutex},
-    time::Duration,
+    time::{Duration, Instant},
 };
 
 use chrono::{DateTime, Utc};
@@ -74,6 +74,8 @@ pub struct AttemptRecord {
     pub exchange: Exchange,
     pub outcome: Outcome,
     pub at: DateTime<Utc>,
+    /// For a bot connection's call (seed 004): the parsed answer or why there is none.
+    pub bot: Option<(i64, crate::bots::settle::BotResult)>,
 }
 
 /// Settings of the engine, from [`Config`].
@@ -183,9 +185,17 @@ async fn fan_out_loop(engine: Arc<Engine>, shutdown: CancellationToken) {
         tokio::pin!(notified);
         notified.as_mut().enable();
         loop {
+            let started = Instant::now();
             match fan_out_batch(&engine, engine.settings.batch).await {
                 Ok(0) => break,
-                Ok(_) => engine.wake(),
+                Ok(n) => {
+                    tracing::debug!(
+                        events = n,
+                        ms = started.elapsed().as_secs_f64() * 1e3,
+                        "fan-out batch"
+                    );
+                    engine.wake()
+                }
                 Err(e) => {
                     tracing::error!(error = %e, "fan-out failed; retrying");
                     tokio::time::sleep(Duration::from_secs(1)).await;
@@ -208,6 +218,10 @@ fn subscription_matches(s: &ws::Model, names: &HashSet<String>, e: &event::Model
         && names.contains(&e.event_type)
         && s.channel_id.is_none_or(|c| Some(c) == e.channel_id)
         && s.inbox_id.is_none_or(|i| Some(i) == e.inbox_id)
+        // A partner's webhook gets that partner's events only.
+        && s.partner_id.is_none_or(|p| Some(p) == e.partner_id)
+        // A bot call goes to its connection only, and only bot connections take bot calls.
+        && s.bot_connection_id == e.bot_connection_id
 }
 
 /// Turns up to `limit` undispatched events into deliveries. Returns how many events it took.
@@ -266,7 +280,11 @@ pub async fn fan_out_batch(engine: &Engine, limit: u64) -> anyhow::Result<usize>
             data,
         };
         for s in matching {
-            let Some(body) = formats::render(s.format, &ev) else {
+            let body = match s.bot_connection_id {
+                Some(conn) => crate::bots::context::render(&ev, conn, &s.name),
+                None => formats::render(s.format, &ev),
+            };
+            let Some(body) = body else {
                 continue;
             };
             rows.push(delivery::ActiveModel {
@@ -380,8 +398,19 @@ async fn dispatch_loop(engine: Arc<Engine>, shutdown: CancellationToken) {
             .iter()
             .copied()
             .collect();
+        let started = Instant::now();
         let claimed = match claim_due(&engine, engine.settings.batch, &busy).await {
-            Ok(c) => c,
+            Ok(c) => {
+                if !c.is_empty() {
+                    tracing::debug!(
+                        deliveries = c.len(),
+                        busy = busy.len(),
+                        ms = started.elapsed().as_secs_f64() * 1e3,
+                        "claimed"
+                    );
+                }
+                c
+            }
             Err(e) => {
                 tracing::error!(error = %e, "claiming deliveries failed; retrying");
                 tokio::time::sleep(Duration::from_secs(1)).await;
@@ -452,12 +481,20 @@ async fn send_group(engine: &Engine, sub: ws::Model, deliveries: Vec<delivery::M
             return;
         }
     };
+    let started = Instant::now();
+    let n = deliveries.len();
     for d in deliveries {
         let rec = attempt(engine, &sub, &secrets, d).await;
         if engine.recorder.send(rec).await.is_err() {
             tracing::error!("recorder stopped; attempt not recorded");
         }
     }
+    tracing::debug!(
+        subscription_id = sub.id,
+        deliveries = n,
+        ms = started.elapsed().as_secs_f64() * 1e3,
+        "sent group"
+    );
 }
 
 /// Decrypted signing secrets: the current one, and the previous one during a rotation's overlap.
@@ -535,7 +572,7 @@ pub async fn attempt(
             tracing::error!(subscription_id = sub.id, error = %e, "cannot decrypt receiver credentials")
         }
     }
-    let exchange = match url::Url::parse(&sub.url)
+    let mut exchange = match url::Url::parse(&sub.url)
         .map_err(|e| e.to_string())
         .and_then(|u| ssrf::check_url_host(&u, &engine.allow))
     {
@@ -559,7 +596,7 @@ pub async fn attempt(
             .await
         }
     };
-    let outcome = match exchange.observed {
+    let mut outcome = match exchange.observed {
         // A refused destination will not become public by waiting.
         Observed::Error(schedule::ErrorKind::Blocked)
             if attempt_number as u32 > engine.settings.schedule.max_retries =>
@@ -572,7 +609,43 @@ pub async fn attempt(
             rand::random::<f64>() * 2.0 - 1.0,
         ),
     };
+    // A bot call is not retried: the chat needs its answer now, so any failure hands the
+    // conversation to humans instead (seed 004 handling, `bots::settle`).
+    let bot = sub.bot_connection_id.map(|conn| {
+        use crate::bots::{answer, settle::BotResult};
+        let result = match (&exchange.observed, &outcome) {
+            (_, Outcome::Succeeded) if exchange.truncated => {
+                BotResult::Failed("the answer is larger than the response limit".into())
+            }
+            (_, Outcome::Succeeded) => {
+                match answer::parse_bytes(
+                    exchange.response_body.as_deref().unwrap_or("").as_bytes(),
+                ) {
+                    Ok(a) => BotResult::Answered(a),
+                    Err(e) => BotResult::Failed(format!("invalid answer: {e}")),
+                }
+            }
+            (Observed::Status { code, .. }, _) => {
+                BotResult::Failed(format!("the bot answered HTTP {code}"))
+            }
+            (Observed::Error(k), _) => BotResult::Failed(format!(
+                "{}: {}",
+                k.as_str().to_lowercase(),
+                exchange.error_message.clone().unwrap_or_default()
+            )),
+        };
+        (conn, result)
+    });
+    if let Some((_, crate::bots::settle::BotResult::Failed(why))) = &bot {
+        if matches!(outcome, Outcome::Retry { .. } | Outcome::Succeeded) {
+            outcome = Outcome::Failed;
+        }
+        if exchange.error_message.is_none() {
+            exchange.error_message = Some(why.clone());
+        }
+    }
     AttemptRecord {
+        bot,
         url: sub.url.clone(),
         request_headers: redact(&headers),
         delivery: d,
@@ -612,7 +685,9 @@ async fn record_loop(
                     return;
                 }
                 let batch = std::mem::take(&mut buf);
+                let started = Instant::now();
                 record_with_retries(&engine, &batch).await;
+                tracing::debug!(attempts = n, ms = started.elapsed().as_secs_f64() * 1e3, "recorded");
             }
             _ = shutdown.cancelled() => break,
         }
@@ -852,7 +927,21 @@ pub async fn record_batch(engine: &Engine, batch: &[AttemptRecord]) -> anyhow::R
             .await?;
         cancel_open_deliveries(&txn, *id).await?;
     }
+    // Bot calls (seed 004): the answer becomes messages, or the conversation goes to humans,
+    // in the same transaction as the attempt.
+    let mut bot_events = false;
+    for r in batch {
+        if let Some((conn, result)) = &r.bot {
+            crate::bots::settle::apply(&txn, *conn, &r.delivery.payload, result.clone())
+                .await
+                .map_err(|e| anyhow::anyhow!("applying a bot answer failed: {e:?}"))?;
+            bot_events = true;
+        }
+    }
     txn.commit().await?;
+    if bot_events {
+        events_committed();
+    }
     if !retries.is_empty() {
         // After commit: a crash here leaves RETRYING rows that the dispatcher takes once overdue.
         if let Err(e) = engine.retries.schedule(&retries).await {

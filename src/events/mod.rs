@@ -4,6 +4,7 @@
 pub mod data;
 pub mod formats;
 pub mod outbox;
+pub mod partner;
 
 use entity::enums::PayloadFormat;
 

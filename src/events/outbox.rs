@@ -15,6 +15,31 @@ use crate::error::{Error, Result};
 
 /// Appends an event to the outbox (inside the caller's transaction).
 pub async fn record<C: ConnectionTrait>(db: &C, event_type: &str, data: EventData) -> Result<()> {
+    let route = Route {
+        channel_id: data.channel.as_ref().map(|c| c.id),
+        inbox_id: data.inbox.as_ref().map(|i| i.id),
+        ..Route::default()
+    };
+    record_routed(db, event_type, data, route).await
+}
+
+/// Where an event may go: the channel and inbox subscriptions are scoped to, the partner a
+/// partner event is for, the bot connection a `bot_call` is for.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Route {
+    pub channel_id: Option<i64>,
+    pub inbox_id: Option<i64>,
+    pub partner_id: Option<i64>,
+    pub bot_connection_id: Option<i64>,
+}
+
+/// [`record`] with the routing columns given.
+pub async fn record_routed<C: ConnectionTrait>(
+    db: &C,
+    event_type: &str,
+    data: EventData,
+    route: Route,
+) -> Result<()> {
     let account_id = data
         .account
         .as_ref()
@@ -24,8 +49,10 @@ pub async fn record<C: ConnectionTrait>(db: &C, event_type: &str, data: EventDat
     event::ActiveModel {
         account_id: Set(account_id),
         event_type: Set(event_type.to_string()),
-        channel_id: Set(data.channel.as_ref().map(|c| c.id)),
-        inbox_id: Set(data.inbox.as_ref().map(|i| i.id)),
+        channel_id: Set(route.channel_id),
+        inbox_id: Set(route.inbox_id),
+        partner_id: Set(route.partner_id),
+        bot_connection_id: Set(route.bot_connection_id),
         payload: Set(payload),
         dispatched_at: Set(None),
         ..Default::default()

@@ -101,3 +101,9 @@ mirror!(
     "Where a webhook delivery stands.",
     [Pending, Succeeded, Retrying, Failed, Cancelled]
 );
+mirror!(
+    StoryStatus,
+    "e::StoryStatus",
+    "A story (bot flow) is built as a draft, then published.",
+    [Draft, Published]
+);

@@ -144,6 +144,120 @@ pub struct WebhookSubscriptionCreatePayload {
     pub user_errors: Vec<UserError>,
 }
 
+payload!(StoryPayload, story: Story);
+payload!(BotConnectionPayload, bot_connection: BotConnection);
+
+#[derive(InputObject)]
+pub struct BotConnectionAuthInput {
+    pub username: String,
+    pub password: String,
+}
+
+/// Seed 004's fields. On update the whole set is replaced, as the REST PUT does.
+#[derive(InputObject)]
+pub struct BotConnectionInput {
+    /// Create: the story; update: moves the connection to another story when given.
+    pub story_id: Option<ID>,
+    /// 1..128 characters.
+    pub name: String,
+    /// http/https, 1..1024 characters.
+    pub url: String,
+    /// Sent as `Authorization: Bearer <token>`.
+    pub token: Option<String>,
+    /// 1..10 custom headers.
+    pub headers: Option<Vec<HeaderInput>>,
+    pub auth: Option<BotConnectionAuthInput>,
+}
+
+#[derive(InputObject)]
+pub struct BotConnectionCreateInput {
+    pub account_id: ID,
+    pub connection: BotConnectionInput,
+}
+
+#[derive(InputObject)]
+pub struct BotConnectionUpdateInput {
+    pub id: ID,
+    pub connection: BotConnectionInput,
+}
+
+#[derive(InputObject)]
+pub struct InboxBotConnectionSetInput {
+    pub inbox_id: ID,
+    /// `null` detaches the bot.
+    pub bot_connection_id: Option<ID>,
+}
+
+fn connection_fields(
+    c: BotConnectionInput,
+) -> Result<(Option<i64>, services::bot_connections::ConnectionFields), crate::error::Error> {
+    let story_id = c
+        .story_id
+        .as_ref()
+        .map(|s| ids::decode(s, "Story", "storyId"))
+        .transpose()?;
+    Ok((
+        story_id,
+        services::bot_connections::ConnectionFields {
+            name: c.name,
+            url: c.url,
+            token: c.token,
+            headers: c
+                .headers
+                .map(|h| h.into_iter().map(|h| (h.name, h.value)).collect()),
+            auth: c.auth.map(|a| (a.username, a.password)),
+        },
+    ))
+}
+payload!(AgentPresencePayload, agent_presence: AgentPresence);
+
+#[derive(InputObject)]
+pub struct StoryCreateInput {
+    pub account_id: ID,
+    /// 1..128 characters.
+    pub name: String,
+    /// Default `DRAFT`.
+    pub status: Option<StoryStatus>,
+}
+
+#[derive(InputObject)]
+pub struct StoryUpdateInput {
+    pub id: ID,
+    pub name: Option<String>,
+    /// `PUBLISHED` publishes the story, `DRAFT` takes it back.
+    pub status: Option<StoryStatus>,
+}
+
+#[derive(InputObject)]
+pub struct AgentPresenceSetInput {
+    pub inbox_id: ID,
+    /// Default: the caller. Administrators may set another member's presence.
+    pub user_id: Option<ID>,
+    pub online: bool,
+}
+
+#[derive(SimpleObject)]
+pub struct PartnerCreatePayload {
+    pub partner: Option<Partner>,
+    /// The client secret (`sbps_…`). Shown in this response only; with `partner.clientId` it
+    /// buys access tokens at `POST /partner/v1/token`.
+    pub client_secret: Option<String>,
+    pub user_errors: Vec<UserError>,
+}
+
+#[derive(InputObject)]
+pub struct PartnerCreateInput {
+    pub account_id: ID,
+    /// 1..128 characters.
+    pub name: String,
+    /// Sent as `whatsapp_reference` in this partner's `whatsapp` events (≤ 255).
+    pub whatsapp_reference: Option<String>,
+    /// Sent as `builder_reference` in `builder` events (≤ 255).
+    pub builder_reference: Option<String>,
+    /// Sent as `online_reference` in `online` events (≤ 255).
+    pub online_reference: Option<String>,
+}
+
 #[derive(SimpleObject)]
 pub struct ApiTokenCreatePayload {
     pub api_token: Option<ApiToken>,
@@ -221,8 +335,12 @@ pub struct ChannelCreateInput {
     pub status: Option<ChannelStatus>,
     pub description: Option<String>,
     pub webhook_url: Option<String>,
-    /// Provider credentials (JSON object), stored encrypted and never returned.
+    /// Provider credentials (JSON object), stored encrypted and never returned. For a
+    /// WhatsApp line, `apiKey` is sent to partners as `whatsapp_apiKey` (seed 003).
     pub credentials: Option<Json<serde_json::Value>>,
+    /// A WhatsApp line's daily business-conversation limit (partner `whatsapp` events;
+    /// 250 when unset).
+    pub daily_limit: Option<i32>,
 }
 
 #[derive(InputObject)]
@@ -239,6 +357,7 @@ pub struct ChannelUpdateInput {
     pub description: MaybeUndefined<String>,
     pub webhook_url: MaybeUndefined<String>,
     pub credentials: MaybeUndefined<Json<serde_json::Value>>,
+    pub daily_limit: MaybeUndefined<i32>,
 }
 
 #[derive(InputObject)]
@@ -494,7 +613,10 @@ impl MutationRoot {
             };
             services::users::update(&state(ctx).db, principal(ctx), id, patch).await
         };
-        Ok(settle(r.await, User)?.into())
+        let r = r.await;
+        // Who may do what changed: forget cached principals.
+        state(ctx).principals.clear();
+        Ok(settle(r, User)?.into())
     }
 
     /// Platform administrators only; not yourself.
@@ -503,7 +625,10 @@ impl MutationRoot {
             let id = ids::decode(&input.id, "User", "id")?;
             services::users::delete(&state(ctx).db, principal(ctx), id).await
         };
-        Ok(settle(r.await, |_| input.id.clone())?.into())
+        let r = r.await;
+        // Who may do what changed: forget cached principals.
+        state(ctx).principals.clear();
+        Ok(settle(r, |_| input.id.clone())?.into())
     }
 
     /// Platform administrators only; the creator becomes the account's administrator.
@@ -535,7 +660,10 @@ impl MutationRoot {
             let id = ids::decode(&input.id, "Account", "id")?;
             services::accounts::delete(&state(ctx).db, principal(ctx), id).await
         };
-        Ok(settle(r.await, |_| input.id.clone())?.into())
+        let r = r.await;
+        // Who may do what changed: forget cached principals.
+        state(ctx).principals.clear();
+        Ok(settle(r, |_| input.id.clone())?.into())
     }
 
     /// Adds an existing user to an account, or changes their role there.
@@ -555,7 +683,10 @@ impl MutationRoot {
             )
             .await
         };
-        Ok(settle(r.await, Membership)?.into())
+        let r = r.await;
+        // Who may do what changed: forget cached principals.
+        state(ctx).principals.clear();
+        Ok(settle(r, Membership)?.into())
     }
 
     async fn membership_remove(
@@ -569,7 +700,10 @@ impl MutationRoot {
             services::users::remove_membership(&state(ctx).db, principal(ctx), account_id, user_id)
                 .await
         };
-        Ok(settle(r.await, |_| input.user_id.clone())?.into())
+        let r = r.await;
+        // Who may do what changed: forget cached principals.
+        state(ctx).principals.clear();
+        Ok(settle(r, |_| input.user_id.clone())?.into())
     }
 
     async fn channel_create(
@@ -592,6 +726,7 @@ impl MutationRoot {
                 description: Some(input.description),
                 webhook_url: Some(input.webhook_url),
                 credentials: input.credentials.map(|j| Some(j.0)),
+                daily_limit: Some(input.daily_limit),
             };
             services::channels::create(
                 &st.db,
@@ -626,6 +761,7 @@ impl MutationRoot {
                 description: patch(input.description),
                 webhook_url: patch(input.webhook_url),
                 credentials: patch(input.credentials).map(|o| o.map(|j| j.0)),
+                daily_limit: patch(input.daily_limit),
             };
             services::channels::update(&st.db, &st.keys, &st.engine.allow, principal(ctx), id, f)
                 .await
@@ -636,7 +772,7 @@ impl MutationRoot {
     async fn channel_delete(&self, ctx: &Context<'_>, input: DeleteInput) -> Result<DeletePayload> {
         let r = async {
             let id = ids::decode(&input.id, "Channel", "id")?;
-            services::channels::delete(&state(ctx).db, principal(ctx), id).await
+            services::channels::delete(&state(ctx).db, &state(ctx).keys, principal(ctx), id).await
         };
         Ok(settle(r.await, |_| input.id.clone())?.into())
     }
@@ -973,6 +1109,207 @@ impl MutationRoot {
         })
     }
 
+    /// Creates a bot webhook connection (seed 004) for a story (administrators).
+    async fn bot_connection_create(
+        &self,
+        ctx: &Context<'_>,
+        input: BotConnectionCreateInput,
+    ) -> Result<BotConnectionPayload> {
+        let st = state(ctx);
+        let r = async {
+            let account_id = ids::decode(&input.account_id, "Account", "accountId")?;
+            let (story_id, f) = connection_fields(input.connection)?;
+            services::bot_connections::create(
+                &st.db,
+                &st.keys,
+                &st.engine.allow,
+                principal(ctx),
+                account_id,
+                story_id,
+                f,
+            )
+            .await
+        };
+        Ok(settle(r.await, BotConnection)?.into())
+    }
+
+    async fn bot_connection_update(
+        &self,
+        ctx: &Context<'_>,
+        input: BotConnectionUpdateInput,
+    ) -> Result<BotConnectionPayload> {
+        let st = state(ctx);
+        let r = async {
+            let id = ids::decode(&input.id, "BotConnection", "id")?;
+            let (story_id, f) = connection_fields(input.connection)?;
+            services::bot_connections::update(
+                &st.db,
+                &st.keys,
+                &st.engine.allow,
+                principal(ctx),
+                id,
+                story_id,
+                f,
+            )
+            .await
+        };
+        Ok(settle(r.await, BotConnection)?.into())
+    }
+
+    /// Deletes a bot connection and detaches it from its inboxes.
+    async fn bot_connection_delete(
+        &self,
+        ctx: &Context<'_>,
+        input: DeleteInput,
+    ) -> Result<DeletePayload> {
+        let r = async {
+            let id = ids::decode(&input.id, "BotConnection", "id")?;
+            services::bot_connections::delete(&state(ctx).db, principal(ctx), id).await
+        };
+        Ok(settle(r.await, |_| input.id.clone())?.into())
+    }
+
+    /// Attaches a bot connection to an inbox (or detaches it with `botConnectionId: null`).
+    async fn inbox_bot_connection_set(
+        &self,
+        ctx: &Context<'_>,
+        input: InboxBotConnectionSetInput,
+    ) -> Result<InboxPayload> {
+        let r = async {
+            let inbox_id = ids::decode(&input.inbox_id, "Inbox", "inboxId")?;
+            let conn = input
+                .bot_connection_id
+                .as_ref()
+                .map(|c| ids::decode(c, "BotConnection", "botConnectionId"))
+                .transpose()?;
+            services::bot_connections::attach(&state(ctx).db, principal(ctx), inbox_id, conn).await
+        };
+        Ok(settle(r.await, Inbox)?.into())
+    }
+
+    /// Creates a story (bot flow); emits the partner `builder` event (code 1, and 2 when
+    /// created published).
+    async fn story_create(
+        &self,
+        ctx: &Context<'_>,
+        input: StoryCreateInput,
+    ) -> Result<StoryPayload> {
+        let st = state(ctx);
+        let r = async {
+            let account_id = ids::decode(&input.account_id, "Account", "accountId")?;
+            services::stories::create(
+                &st.db,
+                &st.config.public_base(),
+                principal(ctx),
+                account_id,
+                &input.name,
+                input.status.map(Into::into),
+            )
+            .await
+        };
+        Ok(settle(r.await, Story)?.into())
+    }
+
+    /// Renames, publishes (`builder` code 2) or unpublishes (code 3) a story.
+    async fn story_update(
+        &self,
+        ctx: &Context<'_>,
+        input: StoryUpdateInput,
+    ) -> Result<StoryPayload> {
+        let st = state(ctx);
+        let r = async {
+            let id = ids::decode(&input.id, "Story", "id")?;
+            services::stories::update(
+                &st.db,
+                &st.config.public_base(),
+                principal(ctx),
+                id,
+                input.name.as_deref(),
+                input.status.map(Into::into),
+            )
+            .await
+        };
+        Ok(settle(r.await, Story)?.into())
+    }
+
+    /// Deletes a story (`builder` code 4).
+    async fn story_delete(&self, ctx: &Context<'_>, input: DeleteInput) -> Result<DeletePayload> {
+        let st = state(ctx);
+        let r = async {
+            let id = ids::decode(&input.id, "Story", "id")?;
+            services::stories::delete(&st.db, &st.config.public_base(), principal(ctx), id).await
+        };
+        Ok(settle(r.await, |_| input.id.clone())?.into())
+    }
+
+    /// An agent goes online or offline in an inbox; a change emits the partner `online` event
+    /// (code 1 online, 2 offline).
+    async fn agent_presence_set(
+        &self,
+        ctx: &Context<'_>,
+        input: AgentPresenceSetInput,
+    ) -> Result<AgentPresencePayload> {
+        let st = state(ctx);
+        let r = async {
+            let inbox_id = ids::decode(&input.inbox_id, "Inbox", "inboxId")?;
+            let user_id = input
+                .user_id
+                .as_ref()
+                .map(|u| ids::decode(u, "User", "userId"))
+                .transpose()?;
+            services::presence::set(
+                &st.db,
+                &st.config.server_name,
+                principal(ctx),
+                inbox_id,
+                user_id,
+                input.online,
+            )
+            .await
+        };
+        Ok(settle(r.await, AgentPresence)?.into())
+    }
+
+    /// Creates a partner API client in an account (administrators). The response carries the
+    /// client secret, once.
+    async fn partner_create(
+        &self,
+        ctx: &Context<'_>,
+        input: PartnerCreateInput,
+    ) -> Result<PartnerCreatePayload> {
+        let r = async {
+            let account_id = ids::decode(&input.account_id, "Account", "accountId")?;
+            services::partners::create(
+                &state(ctx).db,
+                principal(ctx),
+                account_id,
+                services::partners::NewPartner {
+                    name: input.name,
+                    whatsapp_reference: input.whatsapp_reference,
+                    builder_reference: input.builder_reference,
+                    online_reference: input.online_reference,
+                },
+            )
+            .await
+        };
+        let (pair, user_errors) = settle(r.await, |x| x)?;
+        let (partner, client_secret) = pair.map(|(m, s)| (Partner(m), s)).unzip();
+        Ok(PartnerCreatePayload {
+            partner,
+            client_secret,
+            user_errors,
+        })
+    }
+
+    /// Deletes a partner, its webhook subscription and that subscription's delivery log.
+    async fn partner_delete(&self, ctx: &Context<'_>, input: DeleteInput) -> Result<DeletePayload> {
+        let r = async {
+            let id = ids::decode(&input.id, "Partner", "id")?;
+            services::partners::delete(&state(ctx).db, principal(ctx), id).await
+        };
+        Ok(settle(r.await, |_| input.id.clone())?.into())
+    }
+
     async fn api_token_revoke(
         &self,
         ctx: &Context<'_>,
@@ -982,7 +1319,10 @@ impl MutationRoot {
             let id = ids::decode(&input.id, "ApiToken", "id")?;
             services::api_tokens::revoke(&state(ctx).db, principal(ctx), id).await
         };
-        Ok(settle(r.await, ApiToken)?.into())
+        let r = r.await;
+        // Who may do what changed: forget cached principals.
+        state(ctx).principals.clear();
+        Ok(settle(r, ApiToken)?.into())
     }
 
     /// Queues one delivery for an attempt now (administrators).

@@ -53,6 +53,15 @@ impl QueryRoot {
             "WebhookSubscription" => services::webhook_subscriptions::get(db, who, n)
                 .await
                 .map(|m| Node::WebhookSubscription(WebhookSubscription(m))),
+            "BotConnection" => services::bot_connections::get(db, who, n)
+                .await
+                .map(|m| Node::BotConnection(BotConnection(m))),
+            "Story" => services::stories::get(db, who, n)
+                .await
+                .map(|m| Node::Story(Story(m))),
+            "Partner" => services::partners::get(db, who, n)
+                .await
+                .map(|m| Node::Partner(Partner(m))),
             "Delivery" => services::deliveries::get(db, who, n)
                 .await
                 .map(|m| Node::Delivery(Delivery(m))),

@@ -27,6 +27,9 @@ pub enum Node {
     Message(Message),
     WebhookSubscription(WebhookSubscription),
     ApiToken(ApiToken),
+    Partner(Partner),
+    Story(Story),
+    BotConnection(BotConnection),
     Delivery(Delivery),
     DeliveryAttempt(DeliveryAttempt),
 }
@@ -194,6 +197,54 @@ impl Account {
         .await?;
         Ok(conn(p, |m| m.id, Delivery))
     }
+    /// Bot webhook connections (seed 004) of the account.
+    async fn bot_connections(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<Connection<String, BotConnection>> {
+        let p = services::bot_connections::list(
+            &state(ctx).db,
+            principal(ctx),
+            self.0.id,
+            page(first, after)?,
+        )
+        .await?;
+        Ok(conn(p, |m| m.id, BotConnection))
+    }
+    /// Stories (bot flows) of the account.
+    async fn stories(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<Connection<String, Story>> {
+        let p = services::stories::list(
+            &state(ctx).db,
+            principal(ctx),
+            self.0.id,
+            page(first, after)?,
+        )
+        .await?;
+        Ok(conn(p, |m| m.id, Story))
+    }
+    /// Partner API clients (seed 003). Administrators only.
+    async fn partners(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<Connection<String, Partner>> {
+        let p = services::partners::list(
+            &state(ctx).db,
+            principal(ctx),
+            self.0.id,
+            page(first, after)?,
+        )
+        .await?;
+        Ok(conn(p, |m| m.id, Partner))
+    }
     /// Administrators only.
     async fn api_tokens(
         &self,
@@ -307,6 +358,10 @@ impl Channel {
     async fn description(&self) -> Option<&str> {
         self.0.description.as_deref()
     }
+    /// A WhatsApp line's daily business-conversation limit, if set.
+    async fn daily_limit(&self) -> Option<i32> {
+        self.0.daily_limit
+    }
     /// The channel's own webhook URL (seed 001): receives every event of this channel.
     async fn webhook_url(&self) -> Option<&str> {
         self.0.webhook_url.as_deref()
@@ -329,6 +384,19 @@ pub struct Inbox(pub entity::inbox::Model);
 impl Inbox {
     async fn id(&self) -> ID {
         ids::encode("Inbox", self.0.id)
+    }
+    /// The bot webhook connection answering this inbox's incoming messages while a
+    /// conversation is PENDING.
+    async fn bot_connection(&self, ctx: &Context<'_>) -> Result<Option<BotConnection>> {
+        let Some(id) = self.0.bot_connection_id else {
+            return Ok(None);
+        };
+        Ok(
+            services::bot_connections::get(&state(ctx).db, principal(ctx), id)
+                .await
+                .ok()
+                .map(BotConnection),
+        )
     }
     async fn database_id(&self) -> i64 {
         self.0.id
@@ -803,6 +871,160 @@ impl ApiToken {
     }
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at
+    }
+}
+
+/// A partner API client (seed 003). It exchanges `clientId` and its secret at
+/// `POST /partner/v1/token`, then sets its webhook with `POST /partner/v1/webhook`.
+pub struct Partner(pub entity::partner::Model);
+
+#[Object]
+impl Partner {
+    async fn id(&self) -> ID {
+        ids::encode("Partner", self.0.id)
+    }
+    async fn database_id(&self) -> i64 {
+        self.0.id
+    }
+    async fn account_id(&self) -> ID {
+        ids::encode("Account", self.0.account_id)
+    }
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+    async fn client_id(&self) -> &str {
+        &self.0.client_id
+    }
+    /// Sent as `whatsapp_reference` in `whatsapp` events.
+    async fn whatsapp_reference(&self) -> Option<&str> {
+        self.0.whatsapp_reference.as_deref()
+    }
+    /// Sent as `builder_reference` in `builder` events.
+    async fn builder_reference(&self) -> Option<&str> {
+        self.0.builder_reference.as_deref()
+    }
+    /// Sent as `online_reference` in `online` events.
+    async fn online_reference(&self) -> Option<&str> {
+        self.0.online_reference.as_deref()
+    }
+    /// The webhook the partner set over REST, once it has.
+    async fn webhook_subscription(&self, ctx: &Context<'_>) -> Result<Option<WebhookSubscription>> {
+        Ok(services::partners::webhook(&state(ctx).db, &self.0)
+            .await?
+            .map(WebhookSubscription))
+    }
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+    async fn updated_at(&self) -> DateTime<Utc> {
+        self.0.updated_at
+    }
+}
+
+/// A story: a bot flow built in the builder. Its changes are the partner `builder` events.
+pub struct Story(pub entity::story::Model);
+
+#[Object]
+impl Story {
+    async fn id(&self) -> ID {
+        ids::encode("Story", self.0.id)
+    }
+    /// Sent as `builderID` in `builder` events.
+    async fn database_id(&self) -> i64 {
+        self.0.id
+    }
+    async fn account_id(&self) -> ID {
+        ids::encode("Account", self.0.account_id)
+    }
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+    async fn status(&self) -> StoryStatus {
+        self.0.status.into()
+    }
+    /// Sent as `builder_url` in `builder` events.
+    async fn url(&self, ctx: &Context<'_>) -> String {
+        services::stories::story_url(&state(ctx).config.public_base(), self.0.id)
+    }
+    async fn published_at(&self) -> Option<DateTime<Utc>> {
+        self.0.published_at
+    }
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+    async fn updated_at(&self) -> DateTime<Utc> {
+        self.0.updated_at
+    }
+}
+
+/// A bot webhook connection (seed 004). Its token and basic-auth password are write-only here
+/// (the REST API shows them, as the document does).
+pub struct BotConnection(pub entity::bot_connection::Model);
+
+#[Object]
+impl BotConnection {
+    async fn id(&self) -> ID {
+        ids::encode("BotConnection", self.0.id)
+    }
+    async fn database_id(&self) -> i64 {
+        self.0.id
+    }
+    /// The id the REST API (`/v2/integrations/webhook/{id}`) and the bot see.
+    async fn rest_id(&self) -> String {
+        services::bot_connections::rest_id(self.0.id)
+    }
+    async fn story(&self, ctx: &Context<'_>) -> Result<Option<Story>> {
+        Ok(
+            services::stories::get(&state(ctx).db, principal(ctx), self.0.story_id)
+                .await
+                .ok()
+                .map(Story),
+        )
+    }
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+    async fn url(&self) -> &str {
+        &self.0.url
+    }
+    async fn has_token(&self) -> bool {
+        self.0.token_encrypted.is_some()
+    }
+    async fn basic_auth_username(&self) -> Option<&str> {
+        self.0.basic_auth_username.as_deref()
+    }
+    /// Custom headers sent with each call.
+    async fn headers(&self) -> Json<serde_json::Value> {
+        Json(self.0.headers.clone())
+    }
+    /// Why the last call failed; null after a good answer.
+    async fn error(&self) -> Option<&str> {
+        self.0.error.as_deref()
+    }
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+    async fn updated_at(&self) -> DateTime<Utc> {
+        self.0.updated_at
+    }
+}
+
+/// Whether an agent is online in an inbox.
+pub struct AgentPresence(pub entity::agent_presence::Model);
+
+#[Object]
+impl AgentPresence {
+    async fn inbox_id(&self) -> ID {
+        ids::encode("Inbox", self.0.inbox_id)
+    }
+    async fn user_id(&self) -> ID {
+        ids::encode("User", self.0.user_id)
+    }
+    async fn online(&self) -> bool {
+        self.0.online
+    }
+    async fn updated_at(&self) -> DateTime<Utc> {
+        self.0.updated_at
     }
 }
 

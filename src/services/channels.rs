@@ -30,6 +30,56 @@ pub struct ChannelFields {
     pub webhook_url: Option<Option<String>>,
     /// Provider credentials (any JSON object); write-only.
     pub credentials: Option<Option<serde_json::Value>>,
+    /// A WhatsApp line's daily business-conversation limit.
+    pub daily_limit: Option<Option<i32>>,
+}
+
+/// The `whatsapp` partner event code for a WhatsApp line's change (see `events::partner`).
+fn whatsapp_code(before: Option<ChannelStatus>, after: Option<ChannelStatus>) -> Option<u8> {
+    use ChannelStatus::*;
+    match (before, after) {
+        (None, Some(Active)) => Some(1),
+        (None, Some(Pending)) => Some(2),
+        (Some(b), Some(a)) if b == a => None,
+        (Some(_), Some(Active)) => Some(3),
+        (Some(_), Some(Inactive)) => Some(4),
+        (Some(_), Some(Disabled)) => Some(5),
+        (Some(_), None) => Some(6),
+        _ => None,
+    }
+}
+
+/// Records the `whatsapp` partner event for a WhatsApp line's change, if it is one.
+async fn whatsapp_event<C: sea_orm::ConnectionTrait>(
+    db: &C,
+    keys: &Keys,
+    ch: &channel::Model,
+    before: Option<ChannelStatus>,
+    after: Option<ChannelStatus>,
+) -> Result<()> {
+    if ch.kind != ChannelKind::Whatsapp {
+        return Ok(());
+    }
+    let Some(extra_info) = whatsapp_code(before, after) else {
+        return Ok(());
+    };
+    // The line's API key, when its credentials hold one.
+    let api_key = ch
+        .credentials_encrypted
+        .as_deref()
+        .and_then(|c| keys.decrypt(c).ok())
+        .and_then(|json| serde_json::from_str::<serde_json::Value>(&json).ok())
+        .and_then(|v| v.get("apiKey").and_then(|k| k.as_str()).map(String::from));
+    crate::events::partner::emit(
+        db,
+        ch.account_id,
+        crate::events::partner::PartnerEvent::Whatsapp {
+            channel: ch,
+            extra_info,
+            api_key,
+        },
+    )
+    .await
 }
 
 fn apply(
@@ -83,6 +133,12 @@ fn apply(
         super::webhook_subscriptions::check_destination(c, "webhookUrl", url.as_deref(), allow);
         am.webhook_url = Set(url);
     }
+    if let Some(v) = f.daily_limit {
+        if v.is_some_and(|n| n < 0) {
+            c.push("dailyLimit", "INVALID", "must be 0 or more");
+        }
+        am.daily_limit = Set(v);
+    }
     if let Some(v) = f.credentials {
         am.credentials_encrypted = Set(v.map(|json| {
             c.json_object("credentials", &json);
@@ -122,6 +178,7 @@ pub async fn create(
         description: Set(None),
         webhook_url: Set(None),
         credentials_encrypted: Set(None),
+        daily_limit: Set(None),
         ..Default::default()
     };
     apply(&mut c, keys, allow, &mut am, f);
@@ -129,6 +186,7 @@ pub async fn create(
     let txn = crate::db::begin_write(db).await?;
     let ch = am.insert(&txn).await?;
     super::webhook_subscriptions::sync_channel_webhook(&txn, keys, &ch).await?;
+    whatsapp_event(&txn, keys, &ch, None, Some(ch.status)).await?;
     txn.commit().await?;
     Ok(ch)
 }
@@ -144,19 +202,30 @@ pub async fn update(
     let ch =
         load_owned_admin::<channel::Entity, _>(db, principal, id, "channel", Some("id")).await?;
     let mut c = Checks::new();
+    let before = ch.status;
     let mut am: channel::ActiveModel = ch.into();
     apply(&mut c, keys, allow, &mut am, f);
     c.finish()?;
     let txn = crate::db::begin_write(db).await?;
     let ch = am.update(&txn).await?;
     super::webhook_subscriptions::sync_channel_webhook(&txn, keys, &ch).await?;
+    whatsapp_event(&txn, keys, &ch, Some(before), Some(ch.status)).await?;
     txn.commit().await?;
     Ok(ch)
 }
 
-pub async fn delete(db: &DatabaseConnection, principal: &Principal, id: i64) -> Result<()> {
-    load_owned_admin::<channel::Entity, _>(db, principal, id, "channel", Some("id")).await?;
-    channel::Entity::delete_by_id(id).exec(db).await?;
+pub async fn delete(
+    db: &DatabaseConnection,
+    keys: &Keys,
+    principal: &Principal,
+    id: i64,
+) -> Result<()> {
+    let ch =
+        load_owned_admin::<channel::Entity, _>(db, principal, id, "channel", Some("id")).await?;
+    let txn = crate::db::begin_write(db).await?;
+    whatsapp_event(&txn, keys, &ch, Some(ch.status), None).await?;
+    channel::Entity::delete_by_id(id).exec(&txn).await?;
+    txn.commit().await?;
     Ok(())
 }
 

@@ -4,7 +4,7 @@
 use chrono::Utc;
 use entity::{
     account_user, conversation,
-    enums::{ContentType, MessageDeliveryStatus, MessageType, SenderType},
+    enums::{ContentType, ConversationStatus, MessageDeliveryStatus, MessageType, SenderType},
     message,
 };
 use sea_orm::{
@@ -17,7 +17,7 @@ use crate::{
     auth::Principal,
     domain::{CONTENT_MAX, Checks},
     error::{Error, Result},
-    events::outbox,
+    events::{data as outbox_data, outbox},
 };
 
 pub struct NewMessage {
@@ -162,7 +162,7 @@ pub async fn create(
             .map(outbox::user_snap);
     }
     let txn = crate::db::begin_write(db).await?;
-    let msg = message::ActiveModel {
+    let am = message::ActiveModel {
         account_id: Set(conv.account_id),
         conversation_id: Set(conv.id),
         sender_type: Set(sender_type),
@@ -177,9 +177,43 @@ pub async fn create(
         private: Set(input.private),
         content_attributes: Set(attrs),
         ..Default::default()
+    };
+    let (msg, conv_after) = insert_in(&txn, &conv, data.clone(), am).await?;
+    // An incoming message while the bot handles the conversation goes to the inbox's bot
+    // (seed 004), through the outbox like every event.
+    if message_type == MessageType::Incoming && conv_after.status == ConversationStatus::Pending {
+        let bot = entity::inbox::Entity::find_by_id(conv.inbox_id)
+            .one(&txn)
+            .await?
+            .and_then(|i| i.bot_connection_id);
+        if let Some(connection) = bot {
+            data.conversation = Some(outbox::conversation_snap(&conv_after, Some(&msg)));
+            data.last_message = Some(outbox::message_snap(&msg));
+            data.message = Some(outbox::message_snap(&msg));
+            let route = outbox::Route {
+                inbox_id: Some(conv.inbox_id),
+                bot_connection_id: Some(connection),
+                ..Default::default()
+            };
+            outbox::record_routed(&txn, crate::bots::context::EVENT, data, route).await?;
+        }
     }
-    .insert(&txn)
-    .await?;
+    txn.commit().await?;
+    crate::delivery::events_committed();
+    Ok(msg)
+}
+
+/// Inserts a message inside `txn`, moves the conversation's last message (and, for incoming
+/// messages, its unread count) and records `message_created` with `data` as the context.
+/// Returns the message and the conversation after the change.
+pub async fn insert_in<C: sea_orm::ConnectionTrait>(
+    txn: &C,
+    conv: &conversation::Model,
+    mut data: outbox_data::EventData,
+    am: message::ActiveModel,
+) -> Result<(message::Model, conversation::Model)> {
+    let msg = am.insert(txn).await?;
+    let message_type = msg.message_type;
     let mut upd = conversation::Entity::update_many()
         .col_expr(conversation::Column::LastMessageId, Expr::value(msg.id))
         .col_expr(
@@ -195,7 +229,7 @@ pub async fn create(
     }
     let updated = upd
         .filter(conversation::Column::Id.eq(conv.id))
-        .exec_with_returning(&txn)
+        .exec_with_returning(txn)
         .await?;
     let conv_after = updated
         .into_iter()
@@ -204,10 +238,8 @@ pub async fn create(
     data.conversation = Some(outbox::conversation_snap(&conv_after, Some(&msg)));
     data.last_message = Some(outbox::message_snap(&msg));
     data.message = Some(outbox::message_snap(&msg));
-    outbox::record(&txn, "message_created", data).await?;
-    txn.commit().await?;
-    crate::delivery::events_committed();
-    Ok(msg)
+    outbox::record(txn, "message_created", data).await?;
+    Ok((msg, conv_after))
 }
 
 pub async fn update(

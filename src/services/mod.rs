@@ -4,12 +4,16 @@
 
 pub mod accounts;
 pub mod api_tokens;
+pub mod bot_connections;
 pub mod channels;
 pub mod contacts;
 pub mod conversations;
 pub mod deliveries;
 pub mod inboxes;
 pub mod messages;
+pub mod partners;
+pub mod presence;
+pub mod stories;
 pub mod users;
 pub mod webhook_subscriptions;
 pub mod widget;
@@ -116,6 +120,9 @@ macro_rules! account_owned {
 }
 account_owned!(
     channel,
+    partner,
+    story,
+    bot_connection,
     inbox,
     contact,
     conversation,

@@ -57,7 +57,7 @@ fn valid_header_name(n: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }
 
-fn check_headers(
+pub fn check_headers(
     c: &mut Checks,
     headers: &[(String, String)],
     has_auth: bool,
@@ -324,6 +324,7 @@ pub async fn update(
     let m =
         load_owned_admin::<ws::Entity, _>(db, principal, id, "webhook subscription", Some("id"))
             .await?;
+    managed_elsewhere(&m)?;
     let mut am: ws::ActiveModel = m.clone().into();
     apply(db, keys, allow, m.account_id, &mut am, Some(&m), f).await?;
     let updated = am.update(db).await?;
@@ -333,9 +334,26 @@ pub async fn update(
     Ok(updated)
 }
 
+/// A bot connection's subscription follows its connection; edit that instead.
+fn managed_elsewhere(m: &ws::Model) -> Result<()> {
+    match m.bot_connection_id {
+        Some(c) => Err(Error::invalid(
+            "id",
+            "NOT_ALLOWED",
+            format!(
+                "this subscription carries bot connection {}'s calls; change the connection instead",
+                super::bot_connections::rest_id(c)
+            ),
+        )),
+        None => Ok(()),
+    }
+}
+
 pub async fn delete(db: &DatabaseConnection, principal: &Principal, id: i64) -> Result<()> {
-    load_owned_admin::<ws::Entity, _>(db, principal, id, "webhook subscription", Some("id"))
-        .await?;
+    let m =
+        load_owned_admin::<ws::Entity, _>(db, principal, id, "webhook subscription", Some("id"))
+            .await?;
+    managed_elsewhere(&m)?;
     ws::Entity::delete_by_id(id).exec(db).await?;
     Ok(())
 }

@@ -3,10 +3,12 @@
 
 mod auth;
 mod binary;
+mod bots;
 mod crash;
 mod delivery;
 mod graph;
 mod helpers;
+mod partner;
 mod receiver;
 mod schema;
 mod validation;

@@ -45,6 +45,8 @@ pub enum Reply {
     With(u16, Vec<(&'static str, String)>),
     /// Wait, then answer 200.
     Slow(Duration),
+    /// Status with a JSON body.
+    Json(u16, String),
 }
 
 #[derive(Default)]
@@ -92,6 +94,12 @@ async fn handle(
             tokio::time::sleep(d).await;
             (StatusCode::OK, "slow ok").into_response()
         }
+        Reply::Json(s, body) => (
+            StatusCode::from_u16(s).unwrap(),
+            [(axum::http::header::CONTENT_TYPE, "application/json")],
+            body,
+        )
+            .into_response(),
     }
 }
 
