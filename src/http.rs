@@ -4,7 +4,7 @@
 use std::{net::SocketAddr, time::Instant};
 
 use async_graphql::http::GraphiQLSource;
-use async_graphql_axum::{GraphQLRequest, GraphQLResponse};
+use async_graphql_axum::{GraphQLProtocol, GraphQLRequest, GraphQLResponse, GraphQLWebSocket};
 use axum::{
     Extension, Json, Router,
     extract::{ConnectInfo, MatchedPath, Request, State},
@@ -31,7 +31,7 @@ pub fn router(state: AppState, schema: AppSchema) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
-        .route("/graphql", get(graphiql).post(graphql))
+        .route("/graphql", get(graphql_get).post(graphql))
         .route("/graphiql", get(graphiql))
         .merge(crate::rest::routes())
         .layer(Extension(schema))
@@ -77,6 +77,61 @@ async fn graphql(
         .data(Loaders::new(&st.db))
         .data(ip);
     GraphQLResponse::from(schema.execute(req).await).into_response()
+}
+
+/// `GET /graphql`: a WebSocket upgrade (`graphql-transport-ws` or the legacy `graphql-ws`)
+/// serves subscriptions; a plain GET gets the GraphiQL explorer.
+async fn graphql_get(
+    State(st): State<AppState>,
+    Extension(schema): Extension<AppSchema>,
+    headers: HeaderMap,
+    protocol: Result<
+        GraphQLProtocol,
+        <GraphQLProtocol as axum::extract::FromRequestParts<AppState>>::Rejection,
+    >,
+    ws: Result<
+        axum::extract::WebSocketUpgrade,
+        axum::extract::ws::rejection::WebSocketUpgradeRejection,
+    >,
+) -> Response {
+    let (Ok(ws), Ok(protocol)) = (ws, protocol) else {
+        return graphiql().await.into_response();
+    };
+    let header_auth = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    ws.protocols(async_graphql::http::ALL_WEBSOCKET_PROTOCOLS)
+        .on_upgrade(move |socket| {
+            GraphQLWebSocket::new(socket, schema, protocol)
+                .on_connection_init(move |payload| ws_init(st, header_auth, payload))
+                .serve()
+        })
+}
+
+/// Authenticates a WebSocket in `connection_init`: `{"Authorization": "Bearer <token>"}`, or
+/// the upgrade request's own `Authorization` header. No valid token, no connection.
+async fn ws_init(
+    st: AppState,
+    header_auth: Option<String>,
+    payload: serde_json::Value,
+) -> async_graphql::Result<async_graphql::Data> {
+    let from_payload = ["Authorization", "authorization"]
+        .iter()
+        .find_map(|k| payload.get(*k).and_then(|v| v.as_str()))
+        .map(str::to_string);
+    let raw = from_payload.or(header_auth);
+    let principal = auth::resolve_bearer(&st.db, &st.keys, &st.principals, raw.as_deref())
+        .await
+        .map_err(|_| async_graphql::Error::new("internal error"))?;
+    principal
+        .require_authenticated()
+        .map_err(|e| async_graphql::Error::new(e.public_message()))?;
+    let mut data = async_graphql::Data::default();
+    data.insert(principal);
+    data.insert(Loaders::new(&st.db));
+    data.insert(ClientIp(None));
+    Ok(data)
 }
 
 async fn graphiql() -> Html<String> {

@@ -78,6 +78,15 @@ pub struct AttemptRecord {
     pub bot: Option<(i64, crate::bots::settle::BotResult)>,
 }
 
+/// A logged attempt as live subscribers see it (GraphQL `deliveryAttempts`).
+#[derive(Debug, Clone)]
+pub struct LiveAttempt {
+    pub attempt: delivery_attempt::Model,
+    pub event_type: String,
+    /// The delivery's status after this attempt.
+    pub status: DeliveryStatus,
+}
+
 /// Settings of the engine, from [`Config`].
 #[derive(Debug, Clone)]
 pub struct EngineSettings {
@@ -122,7 +131,7 @@ pub struct Engine {
     inflight: Mutex<HashSet<i64>>,
     recorder: mpsc::Sender<AttemptRecord>,
     pub retries: jobs::RetryQueue,
-    pub live: tokio::sync::broadcast::Sender<delivery_attempt::Model>,
+    pub live: tokio::sync::broadcast::Sender<LiveAttempt>,
 }
 
 impl Engine {
@@ -850,10 +859,14 @@ pub async fn record_batch(engine: &Engine, batch: &[AttemptRecord]) -> anyhow::R
     for chunk in updates.chunks(100) {
         update_deliveries(&txn, chunk).await?;
     }
-    let inserted: Vec<delivery_attempt::Model> = if engine.live.receiver_count() > 0 {
+    let inserted: Vec<LiveAttempt> = if engine.live.receiver_count() > 0 {
         let mut out = Vec::with_capacity(attempts.len());
-        for a in attempts {
-            out.push(a.insert(&txn).await?);
+        for (a, r) in attempts.into_iter().zip(batch) {
+            out.push(LiveAttempt {
+                attempt: a.insert(&txn).await?,
+                event_type: r.delivery.event_type.clone(),
+                status: status_of(&r.outcome),
+            });
         }
         out
     } else {

@@ -6,26 +6,28 @@ pub mod ids;
 pub mod loaders;
 mod mutation;
 mod query;
+mod subscription;
 pub mod types;
 
 use async_graphql::{
-    EmptySubscription, Schema,
+    Schema,
     connection::{Connection, Edge},
 };
 
 pub use mutation::MutationRoot;
 pub use query::QueryRoot;
+pub use subscription::SubscriptionRoot;
 
 use crate::{services::PageOf, state::AppState};
 
-pub type AppSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
+pub type AppSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
 
 /// Deepest query accepted, and the largest complexity (fields, with connections counted by `first`).
 pub const MAX_DEPTH: usize = 12;
 pub const MAX_COMPLEXITY: usize = 20_000;
 
 pub fn build_schema(state: Option<AppState>) -> AppSchema {
-    let mut b = Schema::build(QueryRoot, MutationRoot, EmptySubscription)
+    let mut b = Schema::build(QueryRoot, MutationRoot, SubscriptionRoot)
         .limit_depth(MAX_DEPTH)
         .limit_complexity(MAX_COMPLEXITY);
     if let Some(s) = state {

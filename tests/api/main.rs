@@ -8,6 +8,7 @@ mod crash;
 mod delivery;
 mod graph;
 mod helpers;
+mod live;
 mod partner;
 mod receiver;
 mod schema;
