@@ -18,6 +18,7 @@
 
 pub mod http;
 pub mod jobs;
+pub mod live;
 pub mod schedule;
 pub mod signer;
 pub mod ssrf;
@@ -178,6 +179,14 @@ pub async fn start(
         tokio::spawn(fan_out_loop(engine.clone(), shutdown.clone())),
         tokio::spawn(dispatch_loop(engine.clone(), shutdown.clone())),
         tokio::spawn(record_loop(engine.clone(), rx, shutdown.clone())),
+        tokio::spawn({
+            let (engine, shutdown) = (engine.clone(), shutdown.clone());
+            async move {
+                if engine.is_postgres() {
+                    live::listen_loop(engine, shutdown).await;
+                }
+            }
+        }),
         tokio::spawn(housekeeping_loop(
             engine.clone(),
             config.attempt_retention,
@@ -859,7 +868,21 @@ pub async fn record_batch(engine: &Engine, batch: &[AttemptRecord]) -> anyhow::R
     for chunk in updates.chunks(100) {
         update_deliveries(&txn, chunk).await?;
     }
-    let inserted: Vec<LiveAttempt> = if engine.live.receiver_count() > 0 {
+    // On PostgreSQL attempts are announced to every instance (see `live`); on SQLite the
+    // inserted rows go to this process's subscribers.
+    if engine.is_postgres() {
+        let items: Vec<live::Announced> = batch
+            .iter()
+            .map(|r| live::Announced {
+                d: r.delivery.id,
+                n: r.attempt_number,
+                e: r.delivery.event_type.clone(),
+                s: status_of(&r.outcome),
+            })
+            .collect();
+        live::announce(&txn, &items).await?;
+    }
+    let inserted: Vec<LiveAttempt> = if !engine.is_postgres() && engine.live.receiver_count() > 0 {
         let mut out = Vec::with_capacity(attempts.len());
         for (a, r) in attempts.into_iter().zip(batch) {
             out.push(LiveAttempt {

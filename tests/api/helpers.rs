@@ -116,6 +116,27 @@ pub async fn try_spawn_app_with(tweak: impl FnOnce(&mut Config)) -> Option<TestA
     })
 }
 
+impl TestApp {
+    /// Another instance over the same database (a scale-out of two).
+    pub async fn another_instance(&self) -> TestApp {
+        let mut config = (*self.state.config).clone();
+        config.listen = "127.0.0.1:0".parse().unwrap();
+        let app = Application::build(config)
+            .await
+            .expect("second instance builds");
+        let addr = app.local_addr();
+        let state = app.state.clone();
+        tokio::spawn(app.run_until(std::future::pending()));
+        TestApp {
+            addr,
+            client: self.client.clone(),
+            state,
+            secret_key: self.secret_key.clone(),
+            _dir: None,
+        }
+    }
+}
+
 /// Spawns the app or returns from the test (PostgreSQL leg without PostgreSQL, outside CI).
 #[macro_export]
 macro_rules! spawn_app {

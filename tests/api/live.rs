@@ -180,3 +180,59 @@ async fn attempts_stream_live_to_authorized_subscribers_only() {
     let more = tokio::time::timeout(Duration::from_millis(500), outsider.next()).await;
     assert!(more.is_err(), "nothing else for the outsider: {more:?}");
 }
+
+/// On PostgreSQL, attempts made by one instance reach subscribers of another.
+#[tokio::test]
+async fn attempts_reach_subscribers_on_every_instance() {
+    if !crate::helpers::wants_postgres() {
+        eprintln!(
+            "attempts_reach_subscribers_on_every_instance: runs on the PostgreSQL leg (SWITCHBOARD_TEST_DB=postgres)"
+        );
+        return;
+    }
+    let a = spawn_app!(fast_delivery);
+    let b = a.another_instance().await;
+    let rx = Receiver::start().await;
+    let admin = a.admin_token().await;
+    let account = a.create_account(&admin, "A").await;
+    let conv = a.seed_conversation(&admin, &account).await;
+    a.subscribe(
+        &admin,
+        &account,
+        &rx.url("/x"),
+        &["message_created"],
+        "STANDARD",
+    )
+    .await;
+
+    let mut ws = connect(&b, "graphql-transport-ws").await;
+    assert_eq!(
+        init(&mut ws, Some(&admin)).await.unwrap()["type"],
+        "connection_ack"
+    );
+    send(
+        &mut ws,
+        json!({"id": "1", "type": "subscribe", "payload": {"query": SUBSCRIPTION}}),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    let n = 10;
+    for i in 0..n {
+        a.send_message(&admin, &conv.conversation, "INCOMING", &format!("m{i}"))
+            .await;
+    }
+    rx.wait_for(n, Duration::from_secs(15)).await;
+    let mut seen = std::collections::HashSet::new();
+    while seen.len() < n {
+        let m = next(&mut ws, Duration::from_secs(5))
+            .await
+            .expect("stream open");
+        assert_eq!(m["type"], "next", "{m}");
+        let id = m["payload"]["data"]["deliveryAttempts"]["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        assert!(seen.insert(id.clone()), "attempt {id} announced twice");
+    }
+}
