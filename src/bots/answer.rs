@@ -638,6 +638,81 @@ mod tests {
             .all(|v| !v.is_array() && !v.is_object())
     }
 
+    fn s(lo: usize, hi: usize) -> impl Strategy<Value = String> {
+        prop::collection::vec(prop::char::any(), lo..=hi).prop_map(|c| c.into_iter().collect())
+    }
+
+    fn button(quick: bool) -> BoxedStrategy<Value> {
+        let pb = (s(1, 20), s(1, 2000))
+            .prop_map(|(t, v)| json!({"type": "postback", "title": t, "value": v}));
+        let goto = s(1, 20).prop_map(|t| json!({"type": "goto", "title": t, "value": "0e1a2425-76e3-49fd-bfc0-547603ab1fe3"}));
+        if quick {
+            return prop_oneof![pb, goto].boxed();
+        }
+        let url = (s(0, 20), s(0, 2048))
+            .prop_map(|(t, v)| json!({"type": "url", "title": t, "value": v}));
+        let web = (
+            s(1, 20),
+            s(1, 2048),
+            prop_oneof![Just("full"), Just("tall"), Just("compact")],
+        )
+            .prop_map(|(t, v, h)| json!({"type": "webview", "title": t, "value": v, "height": h}));
+        let phone = (s(1, 20), "\\+[0-9]{2,15}")
+            .prop_map(|(t, v)| json!({"type": "phone", "title": t, "value": v}));
+        prop_oneof![pb, goto, url, web, phone].boxed()
+    }
+
+    /// Answers the document allows, anywhere within every limit.
+    fn valid_answer() -> impl Strategy<Value = Value> {
+        let delay = prop_oneof![Just(None), (100u32..=10000).prop_map(Some)];
+        let kind = prop_oneof![
+            s(1, 1024).prop_map(|m| json!({"type": "text", "message": m})),
+            prop::collection::vec(s(1, 1024), 1..=20).prop_map(|m| json!({"type": "randomText", "messages": m})),
+            s(1, 2048).prop_map(|u| json!({"type": "image", "imageUrl": u})),
+            (s(1, 640), prop::collection::vec(button(true), 1..=13))
+                .prop_map(|(t, b)| json!({"type": "quickReplies", "title": t, "buttons": b})),
+            (s(1, 640), prop::collection::vec(button(false), 1..=5))
+                .prop_map(|(t, b)| json!({"type": "buttons", "title": t, "buttons": b})),
+            prop::collection::vec(
+                (s(1, 80), s(1, 80), s(1, 2048), prop::collection::vec(button(false), 1..=5))
+                    .prop_map(|(t, st, u, b)| json!({"title": t, "subtitle": st, "imageUrl": u, "buttons": b})),
+                1..=3
+            )
+            .prop_map(|e| json!({"type": "cards", "elements": e})),
+        ];
+        let response = (kind, delay).prop_map(|(mut k, d)| {
+            if let Some(d) = d {
+                k["delay"] = json!(d);
+            }
+            k
+        });
+        (
+            prop::collection::vec(response, 0..4),
+            prop::collection::btree_map(
+                s(1, 20),
+                prop_oneof![
+                    s(0, 30).prop_map(Value::from),
+                    any::<i32>().prop_map(Value::from),
+                    any::<bool>().prop_map(Value::from)
+                ],
+                0..5,
+            ),
+        )
+            .prop_map(|(r, a)| json!({"responses": r, "attributes": a}))
+    }
+
+    proptest! {
+        // Large valid answers are slow to generate; 300 cases cover every response type often.
+        #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+
+        #[test]
+        fn every_answer_within_the_limits_is_accepted_whole(v in valid_answer()) {
+            let a = parse(&v).map_err(|e| TestCaseError::fail(format!("{v} refused: {e}")))?;
+            prop_assert_eq!(a.responses.len(), v["responses"].as_array().unwrap().len());
+            prop_assert!(within_the_documents_limits(&a));
+        }
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
 
