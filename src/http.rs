@@ -23,11 +23,15 @@ use crate::{
 };
 
 const CONSOLE_HTML: &str = include_str!("../web/index.html");
+const CONSOLE_JS: &str = include_str!("../web/app.js");
+const CONSOLE_CSS: &str = include_str!("../web/app.css");
 
 pub fn router(state: AppState, schema: AppSchema) -> Router {
     let max_body = state.config.max_body_bytes;
     Router::new()
         .route("/", get(console))
+        .route("/app.js", get(console_js))
+        .route("/app.css", get(console_css))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
@@ -145,6 +149,26 @@ async fn graphiql() -> Html<String> {
 
 async fn console() -> impl IntoResponse {
     ([(header::CACHE_CONTROL, "no-cache")], Html(CONSOLE_HTML))
+}
+
+async fn console_js() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        CONSOLE_JS,
+    )
+}
+
+async fn console_css() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        CONSOLE_CSS,
+    )
 }
 
 async fn healthz() -> Json<serde_json::Value> {

@@ -176,8 +176,11 @@ impl Account {
         event: Option<String>,
         since: Option<DateTime<Utc>>,
         until: Option<DateTime<Utc>>,
+        #[graphql(desc = "Newest first; `after` then pages towards older deliveries.")]
+        newest_first: Option<bool>,
     ) -> Result<Connection<String, Delivery>> {
         let filter = DeliveryFilter {
+            newest_first: newest_first.unwrap_or(false),
             subscription_id: subscription_id
                 .as_ref()
                 .map(|i| ids::decode_arg(i, "WebhookSubscription"))
@@ -803,8 +806,11 @@ impl WebhookSubscription {
         event: Option<String>,
         since: Option<DateTime<Utc>>,
         until: Option<DateTime<Utc>>,
+        #[graphql(desc = "Newest first; `after` then pages towards older deliveries.")]
+        newest_first: Option<bool>,
     ) -> Result<Connection<String, Delivery>> {
         let filter = DeliveryFilter {
+            newest_first: newest_first.unwrap_or(false),
             subscription_id: Some(self.0.id),
             status: status.map(Into::into),
             event,
@@ -1139,6 +1145,15 @@ pub struct DeliveryAttempt(pub entity::delivery_attempt::Model);
 impl DeliveryAttempt {
     async fn id(&self) -> ID {
         ids::encode("DeliveryAttempt", self.0.id)
+    }
+    /// The delivery this attempt belongs to (its event, and its status now).
+    async fn delivery(&self, ctx: &Context<'_>) -> Result<Option<Delivery>> {
+        Ok(
+            services::deliveries::get(&state(ctx).db, principal(ctx), self.0.delivery_id)
+                .await
+                .ok()
+                .map(Delivery),
+        )
     }
     async fn database_id(&self) -> i64 {
         self.0.id

@@ -27,9 +27,11 @@ pub struct DeliveryFilter {
     pub event: Option<String>,
     pub since: Option<DateTime<Utc>>,
     pub until: Option<DateTime<Utc>>,
+    /// Newest first (the cursor then pages towards older rows).
+    pub newest_first: bool,
 }
 
-/// Deliveries of an account (administrators only), newest last, filtered.
+/// Deliveries of an account (administrators only), oldest first unless asked otherwise.
 pub async fn list(
     db: &DatabaseConnection,
     principal: &Principal,
@@ -53,6 +55,9 @@ pub async fn list(
     }
     if let Some(t) = f.until {
         q = q.filter(delivery::Column::CreatedAt.lt(t));
+    }
+    if f.newest_first {
+        return super::paginate_desc(db, q, delivery::Column::Id, page).await;
     }
     paginate(db, q, delivery::Column::Id, page).await
 }

@@ -72,6 +72,31 @@ impl<T> PageOf<T> {
     }
 }
 
+/// Like [`paginate`], newest first: `first` rows with `id < after`, descending.
+pub async fn paginate_desc<E, C>(
+    db: &C,
+    select: Select<E>,
+    id_col: E::Column,
+    page: Page,
+) -> Result<PageOf<E::Model>>
+where
+    E: EntityTrait,
+    C: ConnectionTrait,
+{
+    let mut q = select.order_by_desc(id_col).limit(page.first + 1);
+    if let Some(after) = page.after {
+        q = q.filter(id_col.lt(after));
+    }
+    let mut items = q.all(db).await?;
+    let has_next_page = items.len() as u64 > page.first;
+    items.truncate(page.first as usize);
+    Ok(PageOf {
+        items,
+        has_next_page,
+        has_previous_page: page.after.is_some(),
+    })
+}
+
 /// Runs `select` ordered by `id_col` ascending, one page at a time (one query: fetches one
 /// extra row to know whether another page exists).
 pub async fn paginate<E, C>(

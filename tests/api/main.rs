@@ -4,6 +4,7 @@
 mod auth;
 mod binary;
 mod bots;
+mod console;
 mod crash;
 mod delivery;
 mod graph;

@@ -1,0 +1,572 @@
+// Switchboard console: plain ES module, no build step. Talks to /graphql (HTTP and WebSocket).
+
+const EVENTS = [
+  'conversation_created', 'conversation_updated', 'conversation_status_changed',
+  'message_created', 'message_updated', 'contact_created', 'contact_updated',
+  'webwidget_triggered', 'whatsapp', 'builder', 'online',
+];
+const FORMATS = ['STANDARD', 'CHATWOOT', 'FLAT_MESSAGE', 'NEW_MESSAGE', 'PARTNER'];
+const STATUSES = ['PENDING', 'SUCCEEDED', 'RETRYING', 'FAILED', 'CANCELLED'];
+
+const app = document.getElementById('app');
+const nav = document.getElementById('nav');
+const accountSelect = document.getElementById('account');
+let token = localStorage.getItem('sb_token');
+let accountId = localStorage.getItem('sb_account');
+let cleanup = () => {};
+let here = () => false;
+
+// ---------- tiny helpers ----------
+
+/** Builds an element: h('button', {class: 'x', onclick}, 'text', child…). Text is never HTML. */
+function h(tag, attrs = {}, ...children) {
+  const el = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (v === undefined || v === null || v === false) continue;
+    if (k.startsWith('on')) el.addEventListener(k.slice(2), v);
+    else if (k === 'dataset') Object.assign(el.dataset, v);
+    else el.setAttribute(k, v === true ? '' : v);
+  }
+  for (const c of children.flat()) {
+    if (c === null || c === undefined || c === false) continue;
+    el.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  }
+  return el;
+}
+
+function render(...nodes) {
+  app.replaceChildren(...nodes.flat().filter((n) => n !== null && n !== undefined && n !== false));
+}
+
+function badge(text) {
+  return h('span', { class: `badge ${text}` }, text);
+}
+
+function when(iso) {
+  if (!iso) return '';
+  const d = new Date(iso);
+  return d.toLocaleString(undefined, { dateStyle: 'short', timeStyle: 'medium' });
+}
+
+class GqlError extends Error {
+  constructor(message, code) {
+    super(message);
+    this.code = code;
+  }
+}
+
+async function gql(query, variables = {}) {
+  const headers = { 'content-type': 'application/json' };
+  if (token) headers.authorization = `Bearer ${token}`;
+  let r;
+  try {
+    r = await fetch('/graphql', { method: 'POST', headers, body: JSON.stringify({ query, variables }) });
+  } catch (e) {
+    throw new GqlError('The server cannot be reached. Is it running?', 'NETWORK');
+  }
+  const body = await r.json().catch(() => ({ errors: [{ message: `HTTP ${r.status}` }] }));
+  if (body.errors && body.errors.length) {
+    const e = body.errors[0];
+    const code = e.extensions && e.extensions.code;
+    if (code === 'UNAUTHENTICATED' && token) {
+      logout('Your session ended; log in again.');
+    }
+    throw new GqlError(e.message, code);
+  }
+  return body.data;
+}
+
+/** A form whose submit runs `action(values)`; shows userErrors by field, and other errors on top. */
+function form(fields, submitLabel, action, extra = []) {
+  const banner = h('div', { class: 'banner error', role: 'alert', hidden: true });
+  const el = h('form', { novalidate: true }, banner, ...fields, ...extra,
+    h('div', { class: 'row', style: 'margin-top:.75rem' }, h('button', { type: 'submit' }, submitLabel)));
+  el.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    const button = el.querySelector('button[type=submit]');
+    el.querySelectorAll('.field-error').forEach((x) => x.remove());
+    banner.hidden = true;
+    button.disabled = true;
+    try {
+      const userErrors = await action(new FormData(el), el);
+      for (const ue of userErrors || []) {
+        const name = (ue.field || []).filter((f) => f !== 'input').join('.');
+        const input = el.querySelector(`[name="${CSS.escape(name)}"]`) || el.querySelector(`[name="${CSS.escape(name.split('.')[0])}"]`);
+        const note = h('div', { class: 'field-error' }, ue.message);
+        const holder = input && input.closest('.field');
+        if (holder) holder.append(note);
+        else if (input) input.after(note);
+        else { banner.hidden = false; banner.textContent = `${name ? name + ': ' : ''}${ue.message}`; }
+      }
+    } catch (e) {
+      banner.hidden = false;
+      banner.textContent = e.message;
+    } finally {
+      button.disabled = false;
+    }
+  });
+  return el;
+}
+
+function field(label, input) {
+  return h('div', { class: 'field' }, h('label', { for: input.id || undefined }, label), input);
+}
+
+function input(name, attrs = {}) {
+  return h('input', { name, id: `f-${name}`, ...attrs });
+}
+
+function select(name, options, value, attrs = {}) {
+  return h('select', { name, id: `f-${name}`, ...attrs },
+    options.map((o) => {
+      const [v, label] = Array.isArray(o) ? o : [o, o];
+      return h('option', { value: v, selected: v === value }, label);
+    }));
+}
+
+function errorBox(e) {
+  return h('div', { class: 'banner error', role: 'alert' }, e.message || String(e));
+}
+
+function secretOnce(label, secret) {
+  return h('div', { class: 'card' }, h('strong', {}, label), h('p', { class: 'muted' }, 'Shown once: copy it now.'),
+    h('div', { class: 'secret' }, secret));
+}
+
+// ---------- live delivery log over graphql-transport-ws ----------
+
+function liveSubscribe(query, variables, onData, onState) {
+  let ws;
+  let closed = false;
+  let retry;
+  const open = () => {
+    const proto = location.protocol === 'https:' ? 'wss' : 'ws';
+    ws = new WebSocket(`${proto}://${location.host}/graphql`, 'graphql-transport-ws');
+    ws.onopen = () => ws.send(JSON.stringify({ type: 'connection_init', payload: { Authorization: `Bearer ${token}` } }));
+    ws.onmessage = (m) => {
+      const msg = JSON.parse(m.data);
+      if (msg.type === 'connection_ack') {
+        ws.send(JSON.stringify({ id: '1', type: 'subscribe', payload: { query, variables } }));
+        onState(true);
+      } else if (msg.type === 'next' && msg.payload.data) {
+        onData(msg.payload.data);
+      } else if (msg.type === 'ping') {
+        ws.send(JSON.stringify({ type: 'pong' }));
+      }
+    };
+    ws.onclose = () => {
+      onState(false);
+      if (!closed) retry = setTimeout(open, 2000);
+    };
+  };
+  open();
+  return () => {
+    closed = true;
+    clearTimeout(retry);
+    ws && ws.close();
+  };
+}
+
+// ---------- session ----------
+
+function logout(message) {
+  token = null;
+  localStorage.removeItem('sb_token');
+  nav.hidden = true;
+  location.hash = '#/login';
+  if (message) sessionStorage.setItem('sb_flash', message);
+  route();
+}
+
+document.getElementById('logout').addEventListener('click', () => logout());
+
+function signedIn(t) {
+  token = t;
+  localStorage.setItem('sb_token', t);
+  location.hash = '#/deliveries';
+  route();
+}
+
+async function firstRun() {
+  const hint = document.getElementById('first-run-hint').content.cloneNode(true);
+  render(h('div', { class: 'card narrow' },
+    h('h1', {}, 'Welcome to Switchboard'),
+    h('p', {}, 'No administrator exists yet. Create the first platform administrator:'),
+    form([
+      field('Name', input('name', { autocomplete: 'name' })),
+      field('Email', input('email', { type: 'email', autocomplete: 'username', required: true })),
+      field('Password (at least 8 characters)', input('password', { type: 'password', autocomplete: 'new-password', required: true })),
+    ], 'Create administrator', async (fd) => {
+      const d = await gql('mutation($i:FirstAdminCreateInput!){ firstAdminCreate(input:$i){ token } }', {
+        i: { email: fd.get('email'), password: fd.get('password'), name: fd.get('name') || null },
+      });
+      signedIn(d.firstAdminCreate.token);
+    }),
+    hint));
+}
+
+function login() {
+  const flash = sessionStorage.getItem('sb_flash');
+  sessionStorage.removeItem('sb_flash');
+  render(h('div', { class: 'card narrow' },
+    h('h1', {}, 'Log in'),
+    flash && h('div', { class: 'banner error' }, flash),
+    form([
+      field('Email', input('email', { type: 'email', autocomplete: 'username', required: true })),
+      field('Password', input('password', { type: 'password', autocomplete: 'current-password', required: true })),
+    ], 'Log in', async (fd) => {
+      const d = await gql('mutation($e:String!,$p:String!){ login(email:$e, password:$p){ token } }', {
+        e: fd.get('email'), p: fd.get('password'),
+      });
+      signedIn(d.login.token);
+    })));
+}
+
+async function loadAccounts() {
+  const d = await gql('{ accounts(first:100){ edges{ node{ id name } } } }');
+  const accounts = d.accounts.edges.map((e) => e.node);
+  if (!accounts.find((a) => a.id === accountId)) accountId = accounts[0] ? accounts[0].id : null;
+  if (accountId) localStorage.setItem('sb_account', accountId);
+  accountSelect.replaceChildren(...accounts.map((a) => h('option', { value: a.id, selected: a.id === accountId }, a.name)));
+  return accounts;
+}
+
+accountSelect.addEventListener('change', () => {
+  accountId = accountSelect.value;
+  localStorage.setItem('sb_account', accountId);
+  route();
+});
+
+function noAccount() {
+  render(h('div', { class: 'card narrow' }, h('h1', {}, 'Create an account'),
+    h('p', { class: 'muted' }, 'Accounts hold channels, inboxes, contacts, conversations and webhooks.'),
+    form([field('Name', input('name', { required: true }))], 'Create account', async (fd) => {
+      const d = await gql('mutation($n:String!){ accountCreate(input:{name:$n}){ account{ id } userErrors{ field message } } }', { n: fd.get('name') });
+      if (d.accountCreate.userErrors.length) return d.accountCreate.userErrors;
+      accountId = d.accountCreate.account.id;
+      localStorage.setItem('sb_account', accountId);
+      route();
+    })));
+}
+
+// ---------- webhook subscriptions ----------
+
+const SUBS = `query($a:ID!){ account(id:$a){ webhookSubscriptions(first:100){ edges{ node{
+  id name url format events state stateReason lastError isChannelWebhook } } } } }`;
+
+async function subscriptions() {
+  const d = await gql(SUBS, { a: accountId });
+  const subs = d.account.webhookSubscriptions.edges.map((e) => e.node);
+  const out = h('div', {});
+  const act = async (fn) => {
+    try { await fn(); } catch (e) { out.prepend(errorBox(e)); return; }
+    route();
+  };
+  const rows = subs.map((s) => h('tr', {},
+    h('td', {}, h('strong', {}, s.name), h('div', { class: 'muted' }, s.url)),
+    h('td', { class: 'opt' }, s.format),
+    h('td', { class: 'opt' }, s.events.join(', ')),
+    h('td', {}, badge(s.state), s.stateReason && h('div', { class: 'muted' }, s.stateReason), s.lastError && h('div', { class: 'error' }, s.lastError)),
+    h('td', {}, h('div', { class: 'row' },
+      s.state === 'ENABLED'
+        ? h('button', { class: 'secondary', onclick: () => act(() => setState(s.id, 'PAUSED')) }, 'Pause')
+        : h('button', { class: 'secondary', onclick: () => act(() => setState(s.id, 'ENABLED')) }, 'Resume'),
+      h('button', { class: 'secondary', onclick: () => sendTest(s, out) }, 'Send test'),
+      h('button', { class: 'secondary', onclick: () => rotate(s, out) }, 'Rotate secret'),
+      h('button', { class: 'danger', onclick: () => confirm(`Delete ${s.name} and its delivery log?`) && act(() => gql('mutation($i:ID!){ webhookSubscriptionDelete(input:{id:$i}){ deletedId userErrors{ message } } }', { i: s.id })) }, 'Delete')))));
+  out.append(
+    h('h1', {}, 'Webhook subscriptions'),
+    subs.length ? h('table', {}, h('thead', {}, h('tr', {}, h('th', {}, 'Destination'), h('th', { class: 'opt' }, 'Format'), h('th', { class: 'opt' }, 'Events'), h('th', {}, 'State'), h('th', {}, ''))), h('tbody', {}, rows))
+      : h('p', { class: 'muted' }, 'No subscriptions yet. Create one below.'),
+    h('h2', {}, 'New subscription'),
+    h('div', { class: 'card' }, form([
+      field('URL', input('url', { type: 'url', placeholder: 'https://example.com/webhooks', required: true })),
+      field('Name', input('name', { placeholder: 'optional' })),
+      field('Format', select('format', FORMATS, 'STANDARD')),
+      h('div', { class: 'field' }, h('label', {}, 'Events'),
+        h('div', { class: 'checks', id: 'f-events' }, EVENTS.map((e) => h('label', {}, h('input', { type: 'checkbox', name: 'events', value: e }), e)))),
+    ], 'Create subscription', async (fd) => {
+      const d = await gql(`mutation($i:WebhookSubscriptionCreateInput!){ webhookSubscriptionCreate(input:$i){ secret webhookSubscription{ id } userErrors{ field message } } }`, {
+        i: { accountId, url: fd.get('url'), name: fd.get('name') || null, format: fd.get('format'), events: fd.getAll('events') },
+      });
+      const p = d.webhookSubscriptionCreate;
+      if (p.userErrors.length) return p.userErrors;
+      await subscriptions();
+      app.prepend(secretOnce('Signing secret of the new subscription', p.secret));
+    })));
+  render(out);
+}
+
+function setState(id, state) {
+  return gql('mutation($i:ID!,$s:SubscriptionState){ webhookSubscriptionUpdate(input:{id:$i, state:$s}){ userErrors{ message } } }', { i: id, s: state })
+    .then((d) => { if (d.webhookSubscriptionUpdate.userErrors.length) throw new Error(d.webhookSubscriptionUpdate.userErrors[0].message); });
+}
+
+async function sendTest(s, out) {
+  try {
+    const d = await gql('mutation($i:ID!){ webhookSubscriptionTest(input:{id:$i}){ deliveryAttempt{ responseStatus errorKind errorMessage durationMs } userErrors{ message } } }', { i: s.id });
+    const a = d.webhookSubscriptionTest.deliveryAttempt;
+    out.prepend(h('div', { class: `banner ${a && a.responseStatus >= 200 && a.responseStatus < 300 ? 'ok' : 'error'}` },
+      a ? `Test ping to ${s.name}: ${a.responseStatus ? 'HTTP ' + a.responseStatus : a.errorKind + ' ' + (a.errorMessage || '')} in ${a.durationMs} ms`
+        : d.webhookSubscriptionTest.userErrors.map((u) => u.message).join('; ')));
+  } catch (e) { out.prepend(errorBox(e)); }
+}
+
+async function rotate(s, out) {
+  if (!confirm(`Rotate the signing secret of ${s.name}? The old one keeps working for 24 hours.`)) return;
+  try {
+    const d = await gql('mutation($i:ID!){ webhookSubscriptionRotateSecret(input:{id:$i}){ secret userErrors{ message } } }', { i: s.id });
+    out.prepend(secretOnce(`New signing secret of ${s.name}`, d.webhookSubscriptionRotateSecret.secret));
+  } catch (e) { out.prepend(errorBox(e)); }
+}
+
+// ---------- delivery log ----------
+
+const DELIVERIES = `query($a:ID!,$s:DeliveryStatus,$e:String){ account(id:$a){
+  webhookSubscriptions(first:100){ edges{ node{ id name } } }
+  deliveries(first:50, newestFirst:true, status:$s, event:$e){ edges{ node{
+    id event status attemptCount lastResponseStatus lastError createdAt subscriptionId } } } } }`;
+
+const LIVE = `subscription($f:DeliveryAttemptFilter){ deliveryAttempts(filter:$f){
+  id deliveryId subscriptionId attemptNumber url responseStatus durationMs errorKind createdAt
+  delivery{ event status attemptCount lastError } } }`;
+
+async function deliveries() {
+  const params = new URLSearchParams(location.hash.split('?')[1] || '');
+  const status = params.get('status') || null;
+  const event = params.get('event') || null;
+  const d = await gql(DELIVERIES, { a: accountId, s: status, e: event });
+  const subName = Object.fromEntries(d.account.webhookSubscriptions.edges.map((e) => [e.node.id, e.node.name]));
+  const dot = h('span', { class: 'live-dot', title: 'live' });
+  const liveLabel = h('span', { class: 'muted' }, 'connecting…');
+  const tbody = h('tbody', { id: 'delivery-rows' });
+  const row = (x, fresh) => h('tr', {
+    class: `clickable${fresh ? ' fresh' : ''}`, tabindex: 0, dataset: { delivery: x.deliveryId || x.id },
+    onclick: () => { location.hash = `#/delivery/${encodeURIComponent(x.deliveryId || x.id)}`; },
+    onkeydown: (ev) => { if (ev.key === 'Enter') location.hash = `#/delivery/${encodeURIComponent(x.deliveryId || x.id)}`; },
+  },
+  h('td', {}, when(x.createdAt)),
+  h('td', {}, x.event || (x.attemptNumber ? `attempt ${x.attemptNumber}` : '')),
+  h('td', { class: 'opt' }, subName[x.subscriptionId] || ''),
+  h('td', {}, x.status ? badge(x.status) : (x.responseStatus >= 200 && x.responseStatus < 300 ? badge('SUCCEEDED') : badge(x.errorKind || 'FAILED'))),
+  h('td', {}, x.lastResponseStatus ?? x.responseStatus ?? ''),
+  h('td', { class: 'opt muted' }, x.lastError || (x.durationMs !== undefined ? `${x.durationMs} ms` : '')));
+  for (const e of d.account.deliveries.edges) tbody.append(row(e.node, false));
+  const filters = h('form', { class: 'row', onsubmit: (ev) => {
+    ev.preventDefault();
+    const fd = new FormData(ev.target);
+    const q = new URLSearchParams();
+    if (fd.get('status')) q.set('status', fd.get('status'));
+    if (fd.get('event')) q.set('event', fd.get('event'));
+    location.hash = `#/deliveries${q.toString() ? '?' + q : ''}`;
+  } },
+  select('status', [['', 'any status'], ...STATUSES], status || ''),
+  select('event', [['', 'any event'], ...EVENTS, 'bot_call', 'webhook_test'], event || ''),
+  h('button', { type: 'submit', class: 'secondary' }, 'Filter'));
+  const recover = h('form', { class: 'row', onsubmit: async (ev) => {
+    ev.preventDefault();
+    const fd = new FormData(ev.target);
+    const since = new Date(fd.get('since')).toISOString();
+    if (!confirm(`Queue again every FAILED delivery of ${subName[fd.get('sub')]} since ${when(since)}?`)) return;
+    try {
+      const r = await gql('mutation($i:ID!,$s:DateTime!){ webhookSubscriptionRecover(input:{id:$i, since:$s}){ userErrors{ message } } }', { i: fd.get('sub'), s: since });
+      const errs = r.webhookSubscriptionRecover.userErrors;
+      app.prepend(h('div', { class: `banner ${errs.length ? 'error' : 'ok'}` }, errs.length ? errs[0].message : 'Failed deliveries queued again.'));
+    } catch (e) { app.prepend(errorBox(e)); }
+  } },
+  select('sub', Object.entries(subName).map(([id, n]) => [id, n])),
+  h('input', { type: 'datetime-local', name: 'since', required: true, 'aria-label': 'since' }),
+  h('button', { type: 'submit', class: 'secondary' }, 'Recover failed since'));
+  render(h('h1', {}, 'Delivery log ', dot, liveLabel), filters,
+    Object.keys(subName).length ? recover : null,
+    h('table', { style: 'margin-top:.75rem' }, h('thead', {}, h('tr', {}, h('th', {}, 'Time'), h('th', {}, 'Event'), h('th', { class: 'opt' }, 'Subscription'), h('th', {}, 'Status'), h('th', {}, 'HTTP'), h('th', { class: 'opt' }, 'Detail'))), tbody),
+    d.account.deliveries.edges.length ? null : h('p', { class: 'muted', id: 'empty' }, 'No deliveries yet. They appear here live as events happen.'));
+  const filter = { accountId };
+  if (status) filter.status = status;
+  if (event) filter.event = event;
+  cleanup = liveSubscribe(LIVE, { f: filter }, (data) => {
+    const a = data.deliveryAttempts;
+    const d = a.delivery || {};
+    document.getElementById('empty')?.remove();
+    // One row per delivery: a new attempt replaces the delivery's row.
+    tbody.querySelector(`tr[data-delivery="${CSS.escape(a.deliveryId)}"]`)?.remove();
+    tbody.prepend(row({ ...a, event: d.event, status: d.status, lastError: d.lastError, lastResponseStatus: a.responseStatus }, true));
+    while (tbody.children.length > 200) tbody.lastChild.remove();
+  }, (on) => {
+    dot.classList.toggle('on', on);
+    liveLabel.textContent = on ? 'live' : 'reconnecting…';
+  });
+}
+
+function headersTable(hs) {
+  return h('table', {}, h('tbody', {}, (hs || []).map((x) => h('tr', {}, h('th', {}, x.name), h('td', {}, x.value)))));
+}
+
+function pretty(body) {
+  if (body === null || body === undefined) return '';
+  try { return JSON.stringify(JSON.parse(body), null, 2); } catch { return body; }
+}
+
+async function deliveryDetail(id) {
+  const route = location.hash;
+  here = () => location.hash === route;
+  const d = await gql(`query($i:ID!){ node(id:$i){ ... on Delivery { id event status webhookId attemptCount lastError createdAt
+    attempts(first:50){ edges{ node{ attemptNumber url requestHeaders{ name value } requestBody responseStatus
+      responseHeaders{ name value } responseBody responseTruncated durationMs errorKind errorMessage nextAttemptAt createdAt } } } } } }`, { i: id });
+  const x = d.node;
+  if (!x) { render(h('p', {}, 'Delivery not found.')); return; }
+  const attempts = x.attempts.edges.map((e) => e.node);
+  const retry = h('button', { onclick: async () => {
+    retry.disabled = true;
+    try {
+      const r = await gql('mutation($i:ID!){ deliveryRetry(input:{id:$i}){ userErrors{ message } } }', { i: x.id });
+      const errs = r.deliveryRetry.userErrors;
+      app.prepend(h('div', { class: `banner ${errs.length ? 'error' : 'ok'}` }, errs.length ? errs[0].message : 'Queued for an attempt now.'));
+      setTimeout(() => here() && deliveryDetail(id), 800);
+    } catch (e) { app.prepend(errorBox(e)); } finally { retry.disabled = false; }
+  } }, 'Retry now');
+  render(
+    h('p', {}, h('a', { href: '#/deliveries' }, '← Delivery log')),
+    h('h1', {}, `${x.event} `, badge(x.status)),
+    h('p', { class: 'muted' }, `webhook-id ${x.webhookId} · ${x.attemptCount} attempt(s) · created ${when(x.createdAt)}`),
+    x.lastError && h('p', { class: 'error' }, x.lastError),
+    ['FAILED', 'RETRYING', 'CANCELLED'].includes(x.status) ? retry : null,
+    attempts.length ? null : h('p', { class: 'muted' }, 'No attempt yet.'),
+    ...attempts.map((a) => h('div', { class: 'card' },
+      h('h2', {}, `Attempt ${a.attemptNumber} · ${a.responseStatus ? 'HTTP ' + a.responseStatus : a.errorKind} · ${a.durationMs} ms`),
+      h('p', { class: 'muted' }, `${when(a.createdAt)} → ${a.url}`, a.nextAttemptAt ? ` · next attempt ${when(a.nextAttemptAt)}` : ''),
+      a.errorMessage && h('p', { class: 'error' }, a.errorMessage),
+      h('div', { class: 'split' },
+        h('div', {}, h('h3', {}, 'Request'), headersTable(a.requestHeaders), h('pre', {}, pretty(a.requestBody))),
+        h('div', {}, h('h3', {}, 'Response'), headersTable(a.responseHeaders), h('pre', {}, pretty(a.responseBody)),
+          a.responseTruncated && h('p', { class: 'muted' }, 'Body truncated.'))))));
+  // Keep an open delivery current while it is still moving.
+  if (['PENDING', 'RETRYING'].includes(x.status)) setTimeout(() => here() && deliveryDetail(id), 1000);
+}
+
+// ---------- partners, bots, tokens ----------
+
+async function partners() {
+  const d = await gql('query($a:ID!){ account(id:$a){ partners(first:100){ edges{ node{ id name clientId whatsappReference builderReference onlineReference webhookSubscription{ url state } } } } } }', { a: accountId });
+  const list = d.account.partners.edges.map((e) => e.node);
+  render(h('h1', {}, 'Partners'),
+    list.length ? h('table', {}, h('thead', {}, h('tr', {}, h('th', {}, 'Name'), h('th', {}, 'Client id'), h('th', { class: 'opt' }, 'References'), h('th', {}, 'Webhook'), h('th', {}, ''))),
+      h('tbody', {}, list.map((p) => h('tr', {}, h('td', {}, p.name), h('td', {}, h('code', {}, p.clientId)),
+        h('td', { class: 'opt muted' }, [p.whatsappReference, p.builderReference, p.onlineReference].filter(Boolean).join(' · ')),
+        h('td', {}, p.webhookSubscription ? [p.webhookSubscription.url, ' ', badge(p.webhookSubscription.state)] : h('span', { class: 'muted' }, 'not set')),
+        h('td', {}, h('button', { class: 'danger', onclick: async () => {
+          if (!confirm(`Delete partner ${p.name}? Its tokens stop working and its webhook is removed.`)) return;
+          await gql('mutation($i:ID!){ partnerDelete(input:{id:$i}){ deletedId } }', { i: p.id });
+          route();
+        } }, 'Delete'))))))
+      : h('p', { class: 'muted' }, 'No partners yet.'),
+    h('h2', {}, 'New partner'),
+    h('div', { class: 'card' }, form([
+      field('Name', input('name', { required: true })),
+      field('WhatsApp reference', input('whatsappReference')),
+      field('Builder reference', input('builderReference')),
+      field('Online reference', input('onlineReference')),
+    ], 'Create partner', async (fd) => {
+      const r = await gql('mutation($i:PartnerCreateInput!){ partnerCreate(input:$i){ clientSecret partner{ clientId } userErrors{ field message } } }', {
+        i: { accountId, name: fd.get('name'), whatsappReference: fd.get('whatsappReference') || null, builderReference: fd.get('builderReference') || null, onlineReference: fd.get('onlineReference') || null },
+      });
+      const p = r.partnerCreate;
+      if (p.userErrors.length) return p.userErrors;
+      await partners();
+      app.prepend(secretOnce(`Client secret for ${p.partner.clientId}`, p.clientSecret));
+    })));
+}
+
+async function bots() {
+  const d = await gql('query($a:ID!){ account(id:$a){ stories(first:100){ edges{ node{ id name status } } } botConnections(first:100){ edges{ node{ id restId name url error story{ name } } } } } }', { a: accountId });
+  const stories = d.account.stories.edges.map((e) => e.node);
+  const conns = d.account.botConnections.edges.map((e) => e.node);
+  render(h('h1', {}, 'Bot connections'),
+    conns.length ? h('table', {}, h('thead', {}, h('tr', {}, h('th', {}, 'Name'), h('th', {}, 'Story'), h('th', { class: 'opt' }, 'URL'), h('th', {}, 'Last error'), h('th', {}, ''))),
+      h('tbody', {}, conns.map((c) => h('tr', {}, h('td', {}, c.name, h('div', { class: 'muted' }, c.restId)), h('td', {}, c.story ? c.story.name : ''),
+        h('td', { class: 'opt' }, c.url), h('td', { class: c.error ? 'error' : 'muted' }, c.error || 'none'),
+        h('td', {}, h('button', { class: 'danger', onclick: async () => {
+          if (!confirm(`Delete bot connection ${c.name}?`)) return;
+          await gql('mutation($i:ID!){ botConnectionDelete(input:{id:$i}){ deletedId } }', { i: c.id });
+          route();
+        } }, 'Delete'))))))
+      : h('p', { class: 'muted' }, 'No bot connections yet.'),
+    h('h2', {}, 'New bot connection'),
+    stories.length ? h('div', { class: 'card' }, form([
+      field('Story', select('storyId', stories.map((s) => [s.id, s.name]))),
+      field('Name', input('name', { required: true })),
+      field('URL', input('url', { type: 'url', required: true })),
+      field('Token (sent as Bearer)', input('token')),
+    ], 'Create connection', async (fd) => {
+      const r = await gql('mutation($i:BotConnectionCreateInput!){ botConnectionCreate(input:$i){ botConnection{ id } userErrors{ field message } } }', {
+        i: { accountId, connection: { storyId: fd.get('storyId'), name: fd.get('name'), url: fd.get('url'), token: fd.get('token') || null } },
+      });
+      if (r.botConnectionCreate.userErrors.length) return r.botConnectionCreate.userErrors;
+      route();
+    })) : h('p', { class: 'muted' }, 'Create a story first.'),
+    h('h2', {}, 'New story'),
+    h('div', { class: 'card' }, form([field('Name', input('name', { required: true }))], 'Create story', async (fd) => {
+      const r = await gql('mutation($a:ID!,$n:String!){ storyCreate(input:{accountId:$a, name:$n}){ story{ id } userErrors{ field message } } }', { a: accountId, n: fd.get('name') });
+      if (r.storyCreate.userErrors.length) return r.storyCreate.userErrors;
+      route();
+    })));
+}
+
+async function tokens() {
+  const d = await gql('query($a:ID!){ account(id:$a){ apiTokens(first:100){ edges{ node{ id name prefix role lastUsedAt revokedAt createdAt } } } } }', { a: accountId });
+  const list = d.account.apiTokens.edges.map((e) => e.node);
+  render(h('h1', {}, 'API tokens'),
+    list.length ? h('table', {}, h('thead', {}, h('tr', {}, h('th', {}, 'Name'), h('th', {}, 'Prefix'), h('th', {}, 'Role'), h('th', { class: 'opt' }, 'Last used'), h('th', {}, ''))),
+      h('tbody', {}, list.map((t) => h('tr', {}, h('td', {}, t.name), h('td', {}, h('code', {}, t.prefix)), h('td', {}, t.role),
+        h('td', { class: 'opt' }, when(t.lastUsedAt) || 'never'),
+        h('td', {}, t.revokedAt ? badge('CANCELLED') : h('button', { class: 'danger', onclick: async () => {
+          if (!confirm(`Revoke ${t.name}? Scripts using it stop working.`)) return;
+          await gql('mutation($i:ID!){ apiTokenRevoke(input:{id:$i}){ apiToken{ id } } }', { i: t.id });
+          route();
+        } }, 'Revoke'))))))
+      : h('p', { class: 'muted' }, 'No API tokens yet.'),
+    h('h2', {}, 'New token'),
+    h('div', { class: 'card' }, form([
+      field('Name', input('name', { required: true })),
+      field('Role', select('role', ['ADMINISTRATOR', 'AGENT'], 'ADMINISTRATOR')),
+    ], 'Create token', async (fd) => {
+      const r = await gql('mutation($a:ID!,$n:String!,$r:Role){ apiTokenCreate(input:{accountId:$a, name:$n, role:$r}){ token userErrors{ field message } } }', { a: accountId, n: fd.get('name'), r: fd.get('role') });
+      if (r.apiTokenCreate.userErrors.length) return r.apiTokenCreate.userErrors;
+      await tokens();
+      app.prepend(secretOnce('New API token', r.apiTokenCreate.token));
+    })));
+}
+
+// ---------- router ----------
+
+const ROUTES = {
+  subscriptions,
+  deliveries,
+  partners,
+  bots,
+  tokens,
+};
+
+async function route() {
+  cleanup();
+  cleanup = () => {};
+  const hash = location.hash.replace(/^#\/?/, '');
+  const [path] = hash.split('?');
+  try {
+    const setup = await gql('{ setupStatus { needsFirstAdmin } }');
+    if (setup.setupStatus.needsFirstAdmin) return firstRun();
+    if (!token) return login();
+    nav.hidden = false;
+    const accounts = await loadAccounts();
+    for (const a of nav.querySelectorAll('a')) a.classList.toggle('active', a.getAttribute('href') === `#/${path.split('/')[0]}`);
+    if (!accounts.length) return noAccount();
+    if (path.startsWith('delivery/')) return await deliveryDetail(decodeURIComponent(path.slice('delivery/'.length)));
+    const view = ROUTES[path] || deliveries;
+    await view();
+  } catch (e) {
+    render(errorBox(e));
+  }
+}
+
+window.addEventListener('hashchange', route);
+route();
