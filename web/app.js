@@ -537,9 +537,124 @@ async function tokens() {
     })));
 }
 
+// ---------- channels, inboxes, contacts, conversations ----------
+
+const KINDS = ['WHATSAPP', 'WEB_WIDGET', 'API', 'SMS', 'EMAIL', 'MESSENGER', 'TELEGRAM', 'INSTAGRAM', 'LINE', 'OTHER'];
+
+async function channels() {
+  const d = await gql(`query($a:ID!){ account(id:$a){
+    channels(first:100){ edges{ node{ id kind name phone status webhookUrl } } }
+    inboxes(first:100){ edges{ node{ id name channel{ name } botConnection{ name } } } } } }`, { a: accountId });
+  const chans = d.account.channels.edges.map((e) => e.node);
+  const inboxes = d.account.inboxes.edges.map((e) => e.node);
+  render(h('h1', {}, 'Channels and inboxes'),
+    chans.length ? h('table', { id: 'channels' }, h('thead', {}, h('tr', {}, h('th', {}, 'Channel'), h('th', {}, 'Kind'), h('th', {}, 'Status'), h('th', { class: 'opt' }, 'Channel webhook URL'))),
+      h('tbody', {}, chans.map((c) => h('tr', {}, h('td', {}, c.name, c.phone && h('div', { class: 'muted' }, c.phone)), h('td', {}, c.kind), h('td', {}, badge(c.status)), h('td', { class: 'opt' }, c.webhookUrl || h('span', { class: 'muted' }, 'none'))))))
+      : h('p', { class: 'muted' }, 'No channels yet.'),
+    h('h2', {}, 'New channel'),
+    h('div', { class: 'card' }, form([
+      field('Kind', select('kind', KINDS, 'WHATSAPP')),
+      field('Name', input('name', { required: true })),
+      field('Phone', input('phone', { placeholder: '+972501234567' })),
+      field('Channel webhook URL (receives every event of this channel)', input('webhookUrl', { type: 'url' })),
+    ], 'Create channel', async (fd) => {
+      const r = await gql('mutation($i:ChannelCreateInput!){ channelCreate(input:$i){ channel{ id } userErrors{ field message } } }', {
+        i: { accountId, kind: fd.get('kind'), name: fd.get('name'), phone: fd.get('phone') || null, webhookUrl: fd.get('webhookUrl') || null },
+      });
+      if (r.channelCreate.userErrors.length) return r.channelCreate.userErrors;
+      route();
+    })),
+    h('h2', {}, 'Inboxes'),
+    inboxes.length ? h('table', {}, h('tbody', {}, inboxes.map((i) => h('tr', {}, h('td', {}, i.name), h('td', {}, i.channel ? i.channel.name : ''),
+      h('td', { class: 'muted' }, i.botConnection ? `bot: ${i.botConnection.name}` : '')))))
+      : h('p', { class: 'muted' }, 'No inboxes yet.'),
+    chans.length ? h('div', { class: 'card' }, form([
+      field('Channel', select('channelId', chans.map((c) => [c.id, c.name]))),
+      field('Inbox name', input('inboxName', { required: true })),
+    ], 'Create inbox', async (fd) => {
+      const r = await gql('mutation($a:ID!,$c:ID!,$n:String!){ inboxCreate(input:{accountId:$a, channelId:$c, name:$n}){ inbox{ id } userErrors{ field message } } }', { a: accountId, c: fd.get('channelId'), n: fd.get('inboxName') });
+      if (r.inboxCreate.userErrors.length) return r.inboxCreate.userErrors.map((u) => ({ ...u, field: ['inboxName'] }));
+      route();
+    })) : null);
+}
+
+async function contacts() {
+  const params = new URLSearchParams(location.hash.split('?')[1] || '');
+  const search = params.get('q') || null;
+  const after = params.get('after') || null;
+  const d = await gql('query($a:ID!,$s:String,$after:String){ account(id:$a){ contacts(first:25, search:$s, after:$after){ edges{ node{ id name phoneNumber email tags{ name } meta{ key value } } } pageInfo{ hasNextPage endCursor } } } }', { a: accountId, s: search, after });
+  const c = d.account.contacts;
+  render(h('h1', {}, 'Contacts'),
+    h('form', { class: 'row', onsubmit: (ev) => { ev.preventDefault(); const q = new FormData(ev.target).get('q'); location.hash = `#/contacts${q ? '?q=' + encodeURIComponent(q) : ''}`; } },
+      h('input', { name: 'q', value: search || '', placeholder: 'Search name, phone or email', 'aria-label': 'search' }), h('button', { type: 'submit', class: 'secondary' }, 'Search')),
+    c.edges.length ? h('table', { style: 'margin-top:.75rem' }, h('thead', {}, h('tr', {}, h('th', {}, 'Name'), h('th', {}, 'Phone'), h('th', { class: 'opt' }, 'Email'), h('th', { class: 'opt' }, 'Tags and meta'))),
+      h('tbody', {}, c.edges.map(({ node: x }) => h('tr', {}, h('td', {}, x.name || h('span', { class: 'muted' }, 'unnamed')), h('td', {}, x.phoneNumber || ''), h('td', { class: 'opt' }, x.email || ''),
+        h('td', { class: 'opt muted' }, [...x.tags.map((t) => `#${t.name}`), ...x.meta.map((m) => `${m.key}=${m.value}`)].join(' '))))))
+      : h('p', { class: 'muted' }, search ? 'No contact matches.' : 'No contacts yet.'),
+    c.pageInfo.hasNextPage ? h('p', {}, h('a', { href: `#/contacts?${new URLSearchParams({ ...(search ? { q: search } : {}), after: c.pageInfo.endCursor })}` }, 'Next page →')) : null,
+    h('h2', {}, 'New contact'),
+    h('div', { class: 'card' }, form([
+      field('First name', input('firstName')), field('Last name', input('lastName')),
+      field('Phone', input('phoneNumber')), field('Email', input('email', { type: 'email' })),
+      field('Tags (comma separated)', input('tags')),
+    ], 'Create contact', async (fd) => {
+      const tags = (fd.get('tags') || '').split(',').map((t) => t.trim()).filter(Boolean);
+      const r = await gql('mutation($i:ContactCreateInput!){ contactCreate(input:$i){ contact{ id } userErrors{ field message } } }', {
+        i: { accountId, firstName: fd.get('firstName') || null, lastName: fd.get('lastName') || null, phoneNumber: fd.get('phoneNumber') || null, email: fd.get('email') || null, tags },
+      });
+      if (r.contactCreate.userErrors.length) return r.contactCreate.userErrors;
+      route();
+    })));
+}
+
+const CONV_STATUSES = ['OPEN', 'PENDING', 'RESOLVED', 'SNOOZED'];
+
+async function conversations() {
+  const params = new URLSearchParams(location.hash.split('?')[1] || '');
+  const status = params.get('status') || null;
+  const d = await gql('query($a:ID!,$s:ConversationStatus){ account(id:$a){ conversations(first:50, status:$s){ edges{ node{ id status unreadCount lastMessageAt contact{ name } inbox{ name } lastMessage{ content } } } } } }', { a: accountId, s: status });
+  const list = d.account.conversations.edges.map((e) => e.node);
+  render(h('h1', {}, 'Conversations'),
+    h('div', { class: 'row' }, h('a', { href: '#/conversations' }, 'all'), ...CONV_STATUSES.map((s) => h('a', { href: `#/conversations?status=${s}` }, s.toLowerCase()))),
+    list.length ? h('table', { style: 'margin-top:.75rem' }, h('tbody', { id: 'conversation-rows' }, list.map((c) => h('tr', {
+      class: 'clickable', tabindex: 0, onclick: () => { location.hash = `#/conversation/${encodeURIComponent(c.id)}`; },
+      onkeydown: (ev) => { if (ev.key === 'Enter') location.hash = `#/conversation/${encodeURIComponent(c.id)}`; },
+    }, h('td', {}, c.contact ? c.contact.name || 'unnamed' : ''), h('td', { class: 'opt muted' }, c.inbox ? c.inbox.name : ''),
+    h('td', {}, c.lastMessage ? c.lastMessage.content || '' : ''), h('td', {}, badge(c.status)), h('td', { class: 'opt' }, when(c.lastMessageAt))))))
+      : h('p', { class: 'muted' }, 'No conversations here.'));
+}
+
+async function conversationDetail(id) {
+  const d = await gql('query($i:ID!){ node(id:$i){ ... on Conversation { id status contact{ name } inbox{ name } messages(first:100){ edges{ node{ messageType senderType content contentType createdAt } } } } } }', { i: id });
+  const c = d.node;
+  if (!c) { render(h('p', {}, 'Conversation not found.')); return; }
+  const msgs = c.messages.edges.map((e) => e.node);
+  render(h('p', {}, h('a', { href: '#/conversations' }, '← Conversations')),
+    h('h1', {}, `${c.contact ? c.contact.name || 'unnamed' : ''} `, badge(c.status)),
+    h('div', { class: 'row' }, 'Status:', select('status', CONV_STATUSES, c.status, { onchange: async (ev) => {
+      try {
+        const r = await gql('mutation($i:ID!,$s:ConversationStatus){ conversationUpdate(input:{id:$i, status:$s}){ userErrors{ message } } }', { i: c.id, s: ev.target.value });
+        if (r.conversationUpdate.userErrors.length) throw new Error(r.conversationUpdate.userErrors[0].message);
+        conversationDetail(id);
+      } catch (e) { app.prepend(errorBox(e)); }
+    } })),
+    h('div', { class: 'card', id: 'messages' }, msgs.length ? msgs.map((m) => h('p', {},
+      h('strong', {}, `${m.messageType === 'INCOMING' ? 'Contact' : m.senderType === 'BOT' ? 'Bot' : m.messageType === 'ACTIVITY' ? 'Activity' : 'Agent'}: `),
+      m.content || `[${m.contentType.toLowerCase()}]`, h('span', { class: 'muted' }, ` · ${when(m.createdAt)}`)))
+      : h('p', { class: 'muted' }, 'No messages yet.')),
+    form([field('Reply', h('textarea', { name: 'content', id: 'f-content', rows: 3, required: true }))], 'Send reply', async (fd) => {
+      const r = await gql('mutation($c:ID!,$x:String!){ messageCreate(input:{conversationId:$c, messageType:OUTGOING, content:$x}){ message{ id } userErrors{ field message } } }', { c: c.id, x: fd.get('content') });
+      if (r.messageCreate.userErrors.length) return r.messageCreate.userErrors;
+      conversationDetail(id);
+    }));
+}
+
 // ---------- router ----------
 
 const ROUTES = {
+  channels,
+  contacts,
+  conversations,
   subscriptions,
   deliveries,
   partners,
@@ -561,6 +676,7 @@ async function route() {
     for (const a of nav.querySelectorAll('a')) a.classList.toggle('active', a.getAttribute('href') === `#/${path.split('/')[0]}`);
     if (!accounts.length) return noAccount();
     if (path.startsWith('delivery/')) return await deliveryDetail(decodeURIComponent(path.slice('delivery/'.length)));
+    if (path.startsWith('conversation/')) return await conversationDetail(decodeURIComponent(path.slice('conversation/'.length)));
     const view = ROUTES[path] || deliveries;
     await view();
   } catch (e) {

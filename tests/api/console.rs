@@ -272,5 +272,24 @@ async fn an_operator_sets_up_subscribes_and_watches_deliveries_live() {
     b.wait_text("h1", "SUCCEEDED").await;
     b.screenshot("6-after-retry").await;
 
+    // Channels: one created from the form is listed.
+    b.go(&format!("{site}#/channels")).await;
+    b.wait_text("h1", "Channels").await;
+    b.type_into("#f-name", "Sales line").await;
+    b.type_into("#f-phone", "+972501234567").await;
+    b.click("form button[type=submit]").await;
+    b.wait_text("#channels", "Sales line").await;
+    b.screenshot("7-channels").await;
+
+    // Conversations: open the seeded one and reply from the console.
+    b.go(&format!("{site}#/conversations")).await;
+    b.wait_text("h1", "Conversations").await;
+    b.click("#conversation-rows tr").await;
+    b.wait_text("#messages", "hello").await;
+    b.type_into("#f-content", "Hi from the console").await;
+    b.click("form button[type=submit]").await;
+    b.wait_text("#messages", "Agent: Hi from the console").await;
+    b.screenshot("8-conversation").await;
+
     let _ = b.call("DELETE", &b.s(""), None).await;
 }
