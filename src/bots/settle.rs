@@ -120,12 +120,31 @@ fn bot_message(conv: &conversation::Model, r: &Response) -> message::ActiveModel
     };
     let mut attrs = attrs;
     attrs["delay"] = json!(r.delay_ms);
+    from_bot(
+        conv,
+        MessageType::Outgoing,
+        content,
+        content_type,
+        media_url,
+        attrs,
+    )
+}
+
+/// A message the bot side adds to the conversation.
+fn from_bot(
+    conv: &conversation::Model,
+    message_type: MessageType,
+    content: Option<String>,
+    content_type: ContentType,
+    media_url: Option<String>,
+    content_attributes: Value,
+) -> message::ActiveModel {
     message::ActiveModel {
         account_id: Set(conv.account_id),
         conversation_id: Set(conv.id),
         sender_type: Set(SenderType::Bot),
         sender_id: Set(None),
-        message_type: Set(MessageType::Outgoing),
+        message_type: Set(message_type),
         content: Set(content),
         content_type: Set(content_type),
         media_url: Set(media_url),
@@ -133,7 +152,7 @@ fn bot_message(conv: &conversation::Model, r: &Response) -> message::ActiveModel
         external_id: Set(None),
         delivery_status: Set(MessageDeliveryStatus::Sent),
         private: Set(false),
-        content_attributes: Set(attrs),
+        content_attributes: Set(content_attributes),
         ..Default::default()
     }
 }
@@ -143,10 +162,13 @@ async fn answered<C: ConnectionTrait>(
     mut conv: conversation::Model,
     answer: Answer,
 ) -> Result<()> {
-    for r in &answer.responses {
+    // One context read: `insert_in` replaces its conversation and message parts each time.
+    if !answer.responses.is_empty() {
         let data = outbox::for_conversation(txn, &conv).await?;
-        let (_, after) = insert_in(txn, &conv, data, bot_message(&conv, r)).await?;
-        conv = after;
+        for r in &answer.responses {
+            let (_, after) = insert_in(txn, &conv, data.clone(), bot_message(&conv, r)).await?;
+            conv = after;
+        }
     }
     if !answer.attributes.is_empty() {
         let mut merged = match &conv.custom_attributes {
@@ -179,29 +201,21 @@ async fn hand_over<C: ConnectionTrait>(
     let mut am: conversation::ActiveModel = conv.into();
     am.status = Set(ConversationStatus::Open);
     let after = am.update(txn).await?;
-    let mut data = outbox::for_conversation(txn, &after).await?;
-    outbox::record(txn, "conversation_status_changed", data.clone()).await?;
-    data.changes = outbox::conversation_changes(&before, &after);
-    outbox::record(txn, "conversation_updated", data).await?;
-    let note = message::ActiveModel {
-        account_id: Set(after.account_id),
-        conversation_id: Set(after.id),
-        sender_type: Set(SenderType::Bot),
-        sender_id: Set(None),
-        message_type: Set(MessageType::Activity),
-        content: Set(Some(format!(
-            "The bot could not answer ({why}); the conversation was handed over to an agent."
-        ))),
-        content_type: Set(ContentType::Text),
-        media_url: Set(None),
-        source_id: Set(None),
-        external_id: Set(None),
-        delivery_status: Set(MessageDeliveryStatus::Sent),
-        private: Set(false),
-        content_attributes: Set(json!({"handoff": true})),
-        ..Default::default()
-    };
     let data = outbox::for_conversation(txn, &after).await?;
+    outbox::record(txn, "conversation_status_changed", data.clone()).await?;
+    let mut updated = data.clone();
+    updated.changes = outbox::conversation_changes(&before, &after);
+    outbox::record(txn, "conversation_updated", updated).await?;
+    let note = from_bot(
+        &after,
+        MessageType::Activity,
+        Some(format!(
+            "The bot could not answer ({why}); the conversation was handed over to an agent."
+        )),
+        ContentType::Text,
+        None,
+        json!({"handoff": true}),
+    );
     insert_in(txn, &after, data, note).await?;
     Ok(())
 }

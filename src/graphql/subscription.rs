@@ -10,7 +10,6 @@ use super::{
     ids,
     types::DeliveryAttempt,
 };
-use crate::auth::AccountScope;
 
 #[derive(InputObject, Default)]
 pub struct DeliveryAttemptFilter {
@@ -53,10 +52,8 @@ impl SubscriptionRoot {
             .transpose()?;
         let status: Option<entity::enums::DeliveryStatus> = f.status.map(Into::into);
         let event = f.event;
-        let admin_of = move |acc: i64| match who.account_scope() {
-            AccountScope::All => true,
-            AccountScope::Only(_) => who.require_admin(acc).is_ok(),
-        };
+        // Platform administrators count as ADMINISTRATOR everywhere (`role_in`).
+        let admin_of = move |acc: i64| who.role_in(acc) == Some(entity::enums::Role::Administrator);
         let rx = state(ctx).engine.live.subscribe();
         let items = futures::stream::unfold(rx, |mut rx| async move {
             match rx.recv().await {

@@ -158,24 +158,13 @@ async fn sync_subscription<C: sea_orm::ConnectionTrait>(
         .await?;
     let mut am = match existing {
         Some(s) => s.into(),
-        None => ws::ActiveModel {
-            account_id: Set(m.account_id),
-            channel_id: Set(None),
-            inbox_id: Set(None),
-            events: Set(serde_json::json!([crate::bots::context::EVENT])),
-            format: Set(PayloadFormat::Standard),
-            secret_encrypted: Set(keys.encrypt(&crate::crypto::new_webhook_secret())),
-            previous_secret_encrypted: Set(None),
-            previous_secret_expires_at: Set(None),
-            state: Set(SubscriptionState::Enabled),
-            state_reason: Set(None),
-            last_error: Set(None),
-            is_channel_webhook: Set(false),
-            failing_since: Set(None),
-            partner_id: Set(None),
-            bot_connection_id: Set(Some(m.id)),
-            ..Default::default()
-        },
+        None => {
+            let (mut am, _) = super::webhook_subscriptions::blank(keys, m.account_id);
+            am.events = Set(serde_json::json!([crate::bots::context::EVENT]));
+            am.format = Set(PayloadFormat::Standard);
+            am.bot_connection_id = Set(Some(m.id));
+            am
+        }
     };
     am.name = Set(m.name.clone());
     am.url = Set(m.url.clone());

@@ -1,7 +1,7 @@
 //! Conversations: one contact talking to an account through one inbox.
 
 use chrono::{DateTime, Utc};
-use entity::{account_user, contact, conversation, enums::ConversationStatus, inbox};
+use entity::{contact, conversation, enums::ConversationStatus, inbox};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
     Set,
@@ -38,14 +38,14 @@ pub struct NewConversation {
 }
 
 async fn check_assignee<C: ConnectionTrait>(db: &C, account_id: i64, user_id: i64) -> Result<()> {
-    let member = account_user::Entity::find()
-        .filter(account_user::Column::AccountId.eq(account_id))
-        .filter(account_user::Column::UserId.eq(user_id))
-        .one(db)
-        .await?;
-    member
-        .map(|_| ())
-        .ok_or_else(|| Error::not_found_in("assignee (a member of the account)", "assigneeId"))
+    if super::is_member(db, account_id, user_id).await? {
+        Ok(())
+    } else {
+        Err(Error::not_found_in(
+            "assignee (a member of the account)",
+            "assigneeId",
+        ))
+    }
 }
 
 fn apply(

@@ -56,10 +56,7 @@ pub async fn list(
     if let Some(t) = f.until {
         q = q.filter(delivery::Column::CreatedAt.lt(t));
     }
-    if f.newest_first {
-        return super::paginate_desc(db, q, delivery::Column::Id, page).await;
-    }
-    paginate(db, q, delivery::Column::Id, page).await
+    super::paginate_ordered(db, q, delivery::Column::Id, page, f.newest_first).await
 }
 
 pub async fn get(

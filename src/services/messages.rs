@@ -3,7 +3,7 @@
 
 use chrono::Utc;
 use entity::{
-    account_user, conversation,
+    conversation,
     enums::{ContentType, ConversationStatus, MessageDeliveryStatus, MessageType, SenderType},
     message,
 };
@@ -136,18 +136,13 @@ pub async fn create(
     c.finish()?;
     if sender_type == SenderType::User
         && let Some(uid) = sender_id
+        && !super::is_member(db, conv.account_id, uid).await?
+        && principal.user_id() != Some(uid)
     {
-        let member = account_user::Entity::find()
-            .filter(account_user::Column::AccountId.eq(conv.account_id))
-            .filter(account_user::Column::UserId.eq(uid))
-            .one(db)
-            .await?;
-        if member.is_none() && principal.user_id() != Some(uid) {
-            return Err(Error::not_found_in(
-                "sender (a member of the account)",
-                "senderId",
-            ));
-        }
+        return Err(Error::not_found_in(
+            "sender (a member of the account)",
+            "senderId",
+        ));
     }
     // The event's context is read before the transaction: inside it, the conversation row
     // stays locked from its update to the commit, so that span is kept to three statements.
@@ -178,10 +173,13 @@ pub async fn create(
         content_attributes: Set(attrs),
         ..Default::default()
     };
-    let (msg, conv_after) = insert_in(&txn, &conv, data.clone(), am).await?;
     // An incoming message while the bot handles the conversation goes to the inbox's bot
-    // (seed 004), through the outbox like every event.
-    if message_type == MessageType::Incoming && conv_after.status == ConversationStatus::Pending {
+    // (seed 004), through the outbox like every event. Only then is the context needed twice.
+    let bot_context = (message_type == MessageType::Incoming
+        && conv.status == ConversationStatus::Pending)
+        .then(|| data.clone());
+    let (msg, conv_after) = insert_in(&txn, &conv, data, am).await?;
+    if let Some(mut data) = bot_context {
         let bot = entity::inbox::Entity::find_by_id(conv.inbox_id)
             .one(&txn)
             .await?

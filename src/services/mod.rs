@@ -72,29 +72,14 @@ impl<T> PageOf<T> {
     }
 }
 
-/// Like [`paginate`], newest first: `first` rows with `id < after`, descending.
-pub async fn paginate_desc<E, C>(
-    db: &C,
-    select: Select<E>,
-    id_col: E::Column,
-    page: Page,
-) -> Result<PageOf<E::Model>>
-where
-    E: EntityTrait,
-    C: ConnectionTrait,
-{
-    let mut q = select.order_by_desc(id_col).limit(page.first + 1);
-    if let Some(after) = page.after {
-        q = q.filter(id_col.lt(after));
-    }
-    let mut items = q.all(db).await?;
-    let has_next_page = items.len() as u64 > page.first;
-    items.truncate(page.first as usize);
-    Ok(PageOf {
-        items,
-        has_next_page,
-        has_previous_page: page.after.is_some(),
-    })
+/// Whether the user is a member of the account.
+pub async fn is_member<C: ConnectionTrait>(db: &C, account_id: i64, user_id: i64) -> Result<bool> {
+    Ok(entity::account_user::Entity::find()
+        .filter(entity::account_user::Column::AccountId.eq(account_id))
+        .filter(entity::account_user::Column::UserId.eq(user_id))
+        .one(db)
+        .await?
+        .is_some())
 }
 
 /// Runs `select` ordered by `id_col` ascending, one page at a time (one query: fetches one
@@ -109,9 +94,33 @@ where
     E: EntityTrait,
     C: ConnectionTrait,
 {
-    let mut q = select.order_by_asc(id_col).limit(page.first + 1);
+    paginate_ordered(db, select, id_col, page, false).await
+}
+
+/// [`paginate`] in either order; newest first, `after` pages towards older rows.
+pub async fn paginate_ordered<E, C>(
+    db: &C,
+    select: Select<E>,
+    id_col: E::Column,
+    page: Page,
+    newest_first: bool,
+) -> Result<PageOf<E::Model>>
+where
+    E: EntityTrait,
+    C: ConnectionTrait,
+{
+    let mut q = if newest_first {
+        select.order_by_desc(id_col)
+    } else {
+        select.order_by_asc(id_col)
+    }
+    .limit(page.first + 1);
     if let Some(after) = page.after {
-        q = q.filter(id_col.gt(after));
+        q = q.filter(if newest_first {
+            id_col.lt(after)
+        } else {
+            id_col.gt(after)
+        });
     }
     let mut items = q.all(db).await?;
     let has_next_page = items.len() as u64 > page.first;

@@ -1,7 +1,7 @@
 //! Agents' online presence per inbox. A change emits the partner `online` event (seed 003):
 //! code 1 when the agent goes online, 2 when they go offline.
 
-use entity::{account_user, agent_presence, inbox};
+use entity::{agent_presence, inbox};
 use sea_orm::{ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, Set};
 
 use super::load_owned;
@@ -38,12 +38,7 @@ pub async fn set(
     if Some(user_id) != me {
         super::require_role_admin(role)?;
     }
-    let member = account_user::Entity::find()
-        .filter(account_user::Column::AccountId.eq(ib.account_id))
-        .filter(account_user::Column::UserId.eq(user_id))
-        .one(db)
-        .await?;
-    if member.is_none() {
+    if !super::is_member(db, ib.account_id, user_id).await? {
         return Err(Error::not_found_in("user", "userId"));
     }
     let txn = crate::db::begin_write(db).await?;

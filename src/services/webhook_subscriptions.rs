@@ -292,9 +292,20 @@ pub async fn create(
                 .unwrap_or_else(|| "webhook".into()),
         );
     }
+    let (mut am, secret) = blank(keys, account_id);
+    apply(db, keys, allow, account_id, &mut am, None, f).await?;
+    Ok((am.insert(db).await?, secret))
+}
+
+/// A new enabled subscription of the account: a fresh signing secret (returned in clear),
+/// no scope, headers or credentials. Callers set name, URL, events and format. Partner webhooks,
+/// channel webhooks and bot connections start from it too.
+pub fn blank(keys: &Keys, account_id: i64) -> (ws::ActiveModel, String) {
     let secret = crypto::new_webhook_secret();
-    let mut am = ws::ActiveModel {
+    let am = ws::ActiveModel {
         account_id: Set(account_id),
+        channel_id: Set(None),
+        inbox_id: Set(None),
         secret_encrypted: Set(keys.encrypt(&secret)),
         previous_secret_encrypted: Set(None),
         previous_secret_expires_at: Set(None),
@@ -307,10 +318,11 @@ pub async fn create(
         last_error: Set(None),
         is_channel_webhook: Set(false),
         failing_since: Set(None),
+        partner_id: Set(None),
+        bot_connection_id: Set(None),
         ..Default::default()
     };
-    apply(db, keys, allow, account_id, &mut am, None, f).await?;
-    Ok((am.insert(db).await?, secret))
+    (am, secret)
 }
 
 pub async fn update(
@@ -422,33 +434,17 @@ pub async fn sync_channel_webhook<C: sea_orm::ConnectionTrait>(
             am.update(db).await?;
         }
         (Some(url), None) => {
-            ws::ActiveModel {
-                account_id: Set(ch.account_id),
-                channel_id: Set(Some(ch.id)),
-                inbox_id: Set(None),
-                name: Set(format!("{} (channel webhook)", ch.name)
-                    .chars()
-                    .take(NAME_MAX)
-                    .collect()),
-                url: Set(url.clone()),
-                events: Set(serde_json::json!(["message_created"])),
-                format: Set(PayloadFormat::NewMessage),
-                secret_encrypted: Set(keys.encrypt(&crypto::new_webhook_secret())),
-                previous_secret_encrypted: Set(None),
-                previous_secret_expires_at: Set(None),
-                headers: Set(serde_json::json!({})),
-                bearer_token_encrypted: Set(None),
-                basic_auth_username: Set(None),
-                basic_auth_password_encrypted: Set(None),
-                state: Set(SubscriptionState::Enabled),
-                state_reason: Set(None),
-                last_error: Set(None),
-                is_channel_webhook: Set(true),
-                failing_since: Set(None),
-                ..Default::default()
-            }
-            .insert(db)
-            .await?;
+            let (mut am, _) = blank(keys, ch.account_id);
+            am.channel_id = Set(Some(ch.id));
+            am.name = Set(format!("{} (channel webhook)", ch.name)
+                .chars()
+                .take(NAME_MAX)
+                .collect());
+            am.url = Set(url.clone());
+            am.events = Set(serde_json::json!(["message_created"]));
+            am.format = Set(PayloadFormat::NewMessage);
+            am.is_channel_webhook = Set(true);
+            am.insert(db).await?;
         }
         _ => {}
     }

@@ -332,6 +332,11 @@ async fn set_status(app: &TestApp, token: &str, conversation: &str, status: &str
     .await;
 }
 
+/// `GET /v2/integrations/webhook/{id}`: (status, body).
+async fn connection(app: &TestApp, token: &str, id: &str) -> (StatusCode, Value) {
+    call(app, Method::GET, &format!("{BASE}/{id}"), Some(token), None).await
+}
+
 async fn until(app: &TestApp, token: &str, id: &str, check: impl Fn(&Value) -> bool) -> Value {
     app.eventually(
         token,
@@ -508,14 +513,7 @@ async fn a_bot_answers_incoming_messages_and_hands_over_when_it_cannot() {
         "{}",
         ms[5]
     );
-    let (_, single) = call(
-        &app,
-        Method::GET,
-        &format!("{BASE}/{conn_id}"),
-        Some(&token),
-        None,
-    )
-    .await;
+    let (_, single) = connection(&app, &token, &conn_id).await;
     assert!(
         single["error"].as_str().unwrap().contains("invalid answer"),
         "{single}"
@@ -554,14 +552,7 @@ async fn a_bot_answers_incoming_messages_and_hands_over_when_it_cannot() {
         c["status"] == "OPEN"
     })
     .await;
-    let (_, single) = call(
-        &app,
-        Method::GET,
-        &format!("{BASE}/{conn_id}"),
-        Some(&token),
-        None,
-    )
-    .await;
+    let (_, single) = connection(&app, &token, &conn_id).await;
     assert_eq!(single["error"], "the bot answered HTTP 500");
     set_status(&app, &admin, &seeded.conversation, "PENDING").await;
     rx.script([Reply::Json(
@@ -573,14 +564,7 @@ async fn a_bot_answers_incoming_messages_and_hands_over_when_it_cannot() {
     rx.wait_for(4, Duration::from_secs(10)).await;
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     loop {
-        let (_, s) = call(
-            &app,
-            Method::GET,
-            &format!("{BASE}/{conn_id}"),
-            Some(&token),
-            None,
-        )
-        .await;
+        let (_, s) = connection(&app, &token, &conn_id).await;
         if s["error"].is_null() {
             break;
         }
@@ -607,14 +591,7 @@ async fn a_bot_answers_incoming_messages_and_hands_over_when_it_cannot() {
             .unwrap()
             .contains("timeout")
     );
-    let (_, single) = call(
-        &app,
-        Method::GET,
-        &format!("{BASE}/{conn_id}"),
-        Some(&token),
-        None,
-    )
-    .await;
+    let (_, single) = connection(&app, &token, &conn_id).await;
     assert!(
         single["error"].as_str().unwrap().starts_with("timeout"),
         "{single}"
