@@ -32,6 +32,35 @@ impl fmt::Debug for SecretString {
     }
 }
 
+/// What one instance runs. Every role serves `/healthz`, `/readyz` and `/metrics`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// API, console and delivery workers (the default).
+    #[default]
+    All,
+    /// API and console only: events are recorded and left to the workers.
+    Api,
+    /// Delivery workers only (fan-out, first attempts, retries, housekeeping).
+    Worker,
+}
+
+impl Role {
+    pub fn serves_api(self) -> bool {
+        self != Role::Worker
+    }
+    pub fn runs_workers(self) -> bool {
+        self != Role::Api
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::All => "all",
+            Role::Api => "api",
+            Role::Worker => "worker",
+        }
+    }
+}
+
 /// Everything Switchboard reads at start-up.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Config {
@@ -95,6 +124,12 @@ pub struct Config {
     /// dispatcher instead.
     #[serde(with = "humantime_serde")]
     pub retry_overdue_grace: Duration,
+    /// `all` (default), `api` or `worker`; `serve --role` overrides it.
+    pub role: Role,
+    /// On SIGTERM, how long in-flight attempts may take to finish before the process exits
+    /// (their deliveries are retaken by another instance when their lease runs out).
+    #[serde(with = "humantime_serde")]
+    pub shutdown_grace: Duration,
 }
 
 impl Default for Config {
@@ -122,6 +157,8 @@ impl Default for Config {
             public_url: None,
             server_name: "switchboard".into(),
             retry_overdue_grace: Duration::from_secs(60),
+            role: Role::All,
+            shutdown_grace: Duration::from_secs(20),
         }
     }
 }

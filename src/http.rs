@@ -28,17 +28,22 @@ const CONSOLE_CSS: &str = include_str!("../web/app.css");
 
 pub fn router(state: AppState, schema: AppSchema) -> Router {
     let max_body = state.config.max_body_bytes;
-    Router::new()
-        .route("/", get(console))
-        .route("/app.js", get(console_js))
-        .route("/app.css", get(console_css))
+    let ops = Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics))
-        .route("/graphql", get(graphql_get).post(graphql))
-        .route("/graphiql", get(graphiql))
-        .merge(crate::rest::routes())
-        .layer(Extension(schema))
+        .route("/metrics", get(metrics));
+    // A worker-only instance answers health and metrics, nothing else.
+    let app = if state.config.role.serves_api() {
+        ops.route("/", get(console))
+            .route("/app.js", get(console_js))
+            .route("/app.css", get(console_css))
+            .route("/graphql", get(graphql_get).post(graphql))
+            .route("/graphiql", get(graphiql))
+            .merge(crate::rest::routes())
+    } else {
+        ops
+    };
+    app.layer(Extension(schema))
         .layer(middleware::from_fn(record_metrics))
         .layer(RequestBodyLimitLayer::new(max_body))
         .layer(TraceLayer::new_for_http())

@@ -1,7 +1,10 @@
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
-use switchboard::{config::Config, db, services, startup, telemetry};
+use switchboard::{
+    config::{Config, Role},
+    db, services, startup, telemetry,
+};
 
 /// Switchboard: self-hosted admin and integration core for omnichannel messaging.
 #[derive(Parser)]
@@ -10,6 +13,10 @@ struct Cli {
     /// Config file (TOML); default `$SWITCHBOARD_CONFIG`, else `./switchboard.toml` if present.
     #[arg(long, global = true)]
     config: Option<PathBuf>,
+    /// What this instance runs when serving: `all` (API, console and delivery workers),
+    /// `api` or `worker`. Default `$SWITCHBOARD_ROLE`, else `all`.
+    #[arg(long, global = true, value_enum)]
+    role: Option<Role>,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -44,7 +51,12 @@ enum AdminCommand {
 async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let config = match Config::load(cli.config) {
-        Ok(c) => c,
+        Ok(mut c) => {
+            if let Some(r) = cli.role {
+                c.role = r;
+            }
+            c
+        }
         Err(e) => {
             eprintln!("switchboard: configuration error: {e}");
             return std::process::ExitCode::from(2);

@@ -31,6 +31,12 @@ impl Application {
         install_crypto_provider();
         let allow = Allow::parse(config.allow_private_destinations.as_deref())
             .map_err(|e| anyhow::anyhow!("SWITCHBOARD_ALLOW_PRIVATE_DESTINATIONS: {e}"))?;
+        if config.role != crate::config::Role::All && !config.database_url.starts_with("postgres") {
+            anyhow::bail!(
+                "--role {} needs PostgreSQL: a SQLite database serves one instance (use --role all)",
+                config.role.as_str()
+            );
+        }
         let conn = db::connect(&config).await?;
         db::migrate(&conn).await?;
         let master = db::master_key(&conn, &config).await?;
@@ -87,7 +93,12 @@ impl Application {
                 "no administrator yet: open http://{addr}/ to create one, or run `switchboard admin create --email you@example.com --password '…'`"
             );
         }
-        tracing::info!(%addr, console = %format!("http://{addr}/"), "Switchboard listening");
+        let role = self.state.config.role;
+        if role.serves_api() {
+            tracing::info!(%addr, role = role.as_str(), console = %format!("http://{addr}/"), "Switchboard listening");
+        } else {
+            tracing::info!(%addr, role = role.as_str(), "Switchboard worker listening (health and metrics only)");
+        }
         let workers_stop = self.shutdown.clone();
         axum::serve(
             self.listener,
@@ -99,10 +110,19 @@ impl Application {
             workers_stop.cancel();
         })
         .await?;
-        // In-flight attempts finish (bounded by the HTTP timeout) and get recorded.
+        // No attempt starts now; those in flight finish (bounded by the HTTP timeout) and are
+        // recorded, unsent claims are released, all within the grace period.
         self.shutdown.cancel();
-        let grace = self.state.config.delivery_timeout + std::time::Duration::from_secs(5);
-        let _ = tokio::time::timeout(grace, futures::future::join_all(self.workers)).await;
+        let grace = self.state.config.shutdown_grace;
+        if tokio::time::timeout(grace, futures::future::join_all(self.workers))
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                ?grace,
+                "grace period over with work still in flight; its leases will expire and other instances retake it"
+            );
+        }
         tracing::info!("stopped");
         Ok(())
     }

@@ -251,12 +251,82 @@ function noAccount() {
 
 // ---------- webhook subscriptions ----------
 
-const SUBS = `query($a:ID!){ account(id:$a){ webhookSubscriptions(first:100){ edges{ node{
-  id name url format events state stateReason lastError isChannelWebhook } } } } }`;
+const SUBS = `query($a:ID!){ account(id:$a){
+  webhookSubscriptions(first:100){ edges{ node{ id name url format events state stateReason lastError isChannelWebhook } } }
+  channels(first:100){ edges{ node{ id name } } }
+  inboxes(first:100){ edges{ node{ id name } } } } }`;
+
+const SUB_DETAIL = `query($i:ID!){ node(id:$i){ ... on WebhookSubscription { id accountId name url format events state isChannelWebhook
+  channel{ id } inbox{ id } headers{ name value } hasBearerToken basicAuthUsername } } }`;
+
+/** "Name: value" lines ⇄ [{name, value}]. */
+function headerLines(text) {
+  return (text || '').split('\n').map((l) => l.trim()).filter(Boolean).map((l) => {
+    const i = l.indexOf(':');
+    return i < 0 ? { name: l, value: '' } : { name: l.slice(0, i).trim(), value: l.slice(i + 1).trim() };
+  });
+}
+
+/** The create/edit form of a subscription; `s` is the existing one when editing. */
+function subscriptionForm(s, chans, inboxes, done) {
+  const auth = s ? (s.hasBearerToken ? 'keep' : s.basicAuthUsername ? 'keep' : 'none') : 'none';
+  const authFields = h('div', {});
+  const authSelect = select('auth', [
+    ...(s && (s.hasBearerToken || s.basicAuthUsername) ? [['keep', `keep current (${s.hasBearerToken ? 'bearer token' : 'basic auth as ' + s.basicAuthUsername})`]] : []),
+    ['none', 'none'], ['bearer', 'bearer token'], ['basic', 'basic auth'],
+  ], auth, { onchange: () => showAuth() });
+  const showAuth = () => {
+    const v = authSelect.value;
+    authFields.replaceChildren(...[
+      v === 'bearer' && field('Bearer token (sent as Authorization: Bearer …)', input('bearerToken', { type: 'password', autocomplete: 'off', required: true })),
+      v === 'basic' && field('Username', input('basicUser', { autocomplete: 'off', required: true })),
+      v === 'basic' && field('Password', input('basicPassword', { type: 'password', autocomplete: 'off', required: true })),
+    ].filter(Boolean));
+  };
+  showAuth();
+  const chosen = new Set(s ? s.events : []);
+  return form([
+    field('URL', input('url', { type: 'url', placeholder: 'https://example.com/webhooks', required: true, value: s ? s.url : undefined })),
+    field('Name', input('name', { placeholder: 'optional', value: s ? s.name : undefined })),
+    field('Format', select('format', FORMATS, s ? s.format : 'STANDARD')),
+    h('fieldset', { class: 'field' }, h('legend', {}, 'Events'),
+      h('div', { class: 'checks', id: 'f-events' }, EVENTS.map((e) => h('label', {}, h('input', { type: 'checkbox', name: 'events', value: e, checked: chosen.has(e) }), e)))),
+    h('div', { class: 'split' },
+      field('Only events of channel', select('channelId', [['', 'any channel'], ...chans.map((c) => [c.id, c.name])], s && s.channel ? s.channel.id : '')),
+      field('Only events of inbox', select('inboxId', [['', 'any inbox'], ...inboxes.map((i) => [i.id, i.name])], s && s.inbox ? s.inbox.id : ''))),
+    field('Extra headers (one "Name: value" per line)', h('textarea', { name: 'headers', id: 'f-headers', rows: 2 },
+      s ? s.headers.map((x) => `${x.name}: ${x.value}`).join('\n') : '')),
+    field('Authentication', authSelect),
+    authFields,
+  ], s ? 'Save changes' : 'Create subscription', async (fd) => {
+    const i = {
+      url: fd.get('url'), name: fd.get('name') || (s ? s.name : null), format: fd.get('format'), events: fd.getAll('events'),
+      channelId: fd.get('channelId') || null, inboxId: fd.get('inboxId') || null, headers: headerLines(fd.get('headers')),
+    };
+    const a = fd.get('auth');
+    if (a === 'bearer') Object.assign(i, { bearerToken: fd.get('bearerToken'), basicAuth: null });
+    if (a === 'basic') Object.assign(i, { basicAuth: { username: fd.get('basicUser'), password: fd.get('basicPassword') }, bearerToken: null });
+    if (a === 'none') Object.assign(i, { bearerToken: null, basicAuth: null });
+    if (s) {
+      const d = await gql('mutation($i:WebhookSubscriptionUpdateInput!){ webhookSubscriptionUpdate(input:$i){ webhookSubscription{ id } userErrors{ field message } } }', { i: { id: s.id, ...i } });
+      if (d.webhookSubscriptionUpdate.userErrors.length) return d.webhookSubscriptionUpdate.userErrors;
+      return done();
+    }
+    if (a === 'none') { delete i.bearerToken; delete i.basicAuth; }
+    const d = await gql('mutation($i:WebhookSubscriptionCreateInput!){ webhookSubscriptionCreate(input:$i){ secret webhookSubscription{ id } userErrors{ field message } } }', {
+      i: { accountId, ...i },
+    });
+    const p = d.webhookSubscriptionCreate;
+    if (p.userErrors.length) return p.userErrors;
+    return done(p.secret);
+  });
+}
 
 async function subscriptions() {
   const d = await gql(SUBS, { a: accountId });
   const subs = d.account.webhookSubscriptions.edges.map((e) => e.node);
+  const chans = d.account.channels.edges.map((e) => e.node);
+  const inboxes = d.account.inboxes.edges.map((e) => e.node);
   const out = h('div', {});
   const act = async (fn) => {
     try { await fn(); } catch (e) { out.prepend(errorBox(e)); return; }
@@ -271,30 +341,33 @@ async function subscriptions() {
       s.state === 'ENABLED'
         ? h('button', { class: 'secondary', onclick: () => act(() => setState(s.id, 'PAUSED')) }, 'Pause')
         : h('button', { class: 'secondary', onclick: () => act(() => setState(s.id, 'ENABLED')) }, 'Resume'),
+      s.isChannelWebhook ? null : h('a', { class: 'button secondary', href: `#/subscription/${encodeURIComponent(s.id)}` }, 'Edit'),
       h('button', { class: 'secondary', onclick: () => sendTest(s, out) }, 'Send test'),
       h('button', { class: 'secondary', onclick: () => rotate(s, out) }, 'Rotate secret'),
       h('button', { class: 'danger', onclick: () => confirm(`Delete ${s.name} and its delivery log?`) && act(() => gql('mutation($i:ID!){ webhookSubscriptionDelete(input:{id:$i}){ deletedId userErrors{ message } } }', { i: s.id })) }, 'Delete')))));
   out.append(
     h('h1', {}, 'Webhook subscriptions'),
-    subs.length ? h('table', {}, h('thead', {}, h('tr', {}, h('th', {}, 'Destination'), h('th', { class: 'opt' }, 'Format'), h('th', { class: 'opt' }, 'Events'), h('th', {}, 'State'), h('th', {}, ''))), h('tbody', {}, rows))
+    subs.length ? h('table', { id: 'subscriptions' }, h('thead', {}, h('tr', {}, h('th', {}, 'Destination'), h('th', { class: 'opt' }, 'Format'), h('th', { class: 'opt' }, 'Events'), h('th', {}, 'State'), h('th', {}, ''))), h('tbody', {}, rows))
       : h('p', { class: 'muted' }, 'No subscriptions yet. Create one below.'),
     h('h2', {}, 'New subscription'),
-    h('div', { class: 'card' }, form([
-      field('URL', input('url', { type: 'url', placeholder: 'https://example.com/webhooks', required: true })),
-      field('Name', input('name', { placeholder: 'optional' })),
-      field('Format', select('format', FORMATS, 'STANDARD')),
-      h('div', { class: 'field' }, h('label', {}, 'Events'),
-        h('div', { class: 'checks', id: 'f-events' }, EVENTS.map((e) => h('label', {}, h('input', { type: 'checkbox', name: 'events', value: e }), e)))),
-    ], 'Create subscription', async (fd) => {
-      const d = await gql(`mutation($i:WebhookSubscriptionCreateInput!){ webhookSubscriptionCreate(input:$i){ secret webhookSubscription{ id } userErrors{ field message } } }`, {
-        i: { accountId, url: fd.get('url'), name: fd.get('name') || null, format: fd.get('format'), events: fd.getAll('events') },
-      });
-      const p = d.webhookSubscriptionCreate;
-      if (p.userErrors.length) return p.userErrors;
+    h('div', { class: 'card' }, subscriptionForm(null, chans, inboxes, async (secret) => {
       await subscriptions();
-      app.prepend(secretOnce('Signing secret of the new subscription', p.secret));
+      app.prepend(secretOnce('Signing secret of the new subscription', secret));
     })));
   render(out);
+}
+
+async function subscriptionDetail(id) {
+  const d = await gql(SUB_DETAIL, { i: id });
+  const s = d.node;
+  if (!s) { render(h('p', {}, 'Subscription not found.')); return; }
+  const lists = await gql('query($a:ID!){ account(id:$a){ channels(first:100){ edges{ node{ id name } } } inboxes(first:100){ edges{ node{ id name } } } } }', { a: s.accountId });
+  render(h('p', {}, h('a', { href: '#/subscriptions' }, '← Webhook subscriptions')),
+    h('h1', {}, `Edit ${s.name} `, badge(s.state)),
+    h('div', { class: 'card' }, subscriptionForm(s, lists.account.channels.edges.map((e) => e.node), lists.account.inboxes.edges.map((e) => e.node), async () => {
+      await subscriptionDetail(id);
+      app.prepend(h('div', { class: 'banner ok', role: 'status' }, 'Saved.'));
+    })));
 }
 
 function setState(id, state) {
@@ -377,25 +450,167 @@ async function deliveries() {
   select('sub', Object.entries(subName).map(([id, n]) => [id, n])),
   h('input', { type: 'datetime-local', name: 'since', required: true, 'aria-label': 'since' }),
   h('button', { type: 'submit', class: 'secondary' }, 'Recover failed since'));
-  render(h('h1', {}, 'Delivery log ', dot, liveLabel), filters,
+  const stats = statsPanel(subName);
+  render(h('h1', {}, 'Delivery log ', dot, liveLabel), stats.panel, filters,
     Object.keys(subName).length ? recover : null,
     h('table', { style: 'margin-top:.75rem' }, h('thead', {}, h('tr', {}, h('th', {}, 'Time'), h('th', {}, 'Event'), h('th', { class: 'opt' }, 'Subscription'), h('th', {}, 'Status'), h('th', {}, 'HTTP'), h('th', { class: 'opt' }, 'Detail'))), tbody),
     d.account.deliveries.edges.length ? null : h('p', { class: 'muted', id: 'empty' }, 'No deliveries yet. They appear here live as events happen.'));
   const filter = { accountId };
   if (status) filter.status = status;
   if (event) filter.event = event;
-  cleanup = liveSubscribe(LIVE, { f: filter }, (data) => {
+  const unsubscribe = liveSubscribe(LIVE, { f: filter }, (data) => {
+    stats.poke();
     const a = data.deliveryAttempts;
     const d = a.delivery || {};
     document.getElementById('empty')?.remove();
     // One row per delivery: a new attempt replaces the delivery's row.
     tbody.querySelector(`tr[data-delivery="${CSS.escape(a.deliveryId)}"]`)?.remove();
-    tbody.prepend(row({ ...a, event: d.event, status: d.status, lastError: d.lastError, lastResponseStatus: a.responseStatus }, true));
+    const tr = row({ ...a, event: d.event, status: d.status, lastError: d.lastError, lastResponseStatus: a.responseStatus }, true);
+    tbody.prepend(tr);
+    // When the row was first painted, next to when the attempt was logged (the same clock on
+    // one machine): the browser test reads these to measure "logged → visible".
+    tr.dataset.loggedAt = a.createdAt;
+    requestAnimationFrame(() => { tr.dataset.shownAt = new Date().toISOString(); });
     while (tbody.children.length > 200) tbody.lastChild.remove();
   }, (on) => {
     dot.classList.toggle('on', on);
     liveLabel.textContent = on ? 'live' : 'reconnecting…';
   });
+  cleanup = () => { unsubscribe(); stats.stop(); };
+}
+
+// ---------- charts (inline SVG, no library) ----------
+
+const SVGNS = 'http://www.w3.org/2000/svg';
+
+function svg(tag, attrs = {}, ...children) {
+  const el = document.createElementNS(SVGNS, tag);
+  for (const [k, v] of Object.entries(attrs)) if (v !== undefined && v !== null) el.setAttribute(k, v);
+  for (const c of children.flat()) if (c) el.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  return el;
+}
+
+const W = 720;
+const H = 150;
+const PAD = { l: 44, r: 8, t: 10, b: 22 };
+
+function hhmm(iso) {
+  return new Date(iso).toLocaleTimeString(undefined, { hour: '2-digit', minute: '2-digit' });
+}
+
+/** A round axis maximum at or above `v`. */
+function niceMax(v) {
+  if (v <= 0) return 1;
+  const p = 10 ** Math.floor(Math.log10(v));
+  return [1, 2, 5, 10].map((m) => m * p).find((m) => m >= v);
+}
+
+function axes(buckets, max, unit) {
+  const iw = W - PAD.l - PAD.r;
+  const ih = H - PAD.t - PAD.b;
+  const g = svg('g', { class: 'axes' });
+  for (const f of [0, 0.5, 1]) {
+    const y = PAD.t + ih * (1 - f);
+    g.append(svg('line', { x1: PAD.l, x2: W - PAD.r, y1: y, y2: y, class: 'grid' }),
+      svg('text', { x: PAD.l - 6, y: y + 4, 'text-anchor': 'end' }, `${Math.round(max * f)}${unit}`));
+  }
+  const n = buckets.length;
+  for (const [i, anchor] of [[0, 'start'], [Math.floor(n / 2), 'middle'], [n - 1, 'end']]) {
+    if (i < 0 || !buckets[i]) continue;
+    const x = anchor === 'start' ? PAD.l : anchor === 'end' ? W - PAD.r : PAD.l + (iw * (i + 0.5)) / n;
+    g.append(svg('text', { x, y: H - 6, 'text-anchor': anchor }, hhmm(buckets[i].start)));
+  }
+  return g;
+}
+
+/** Stacked bars of attempts per bucket: succeeded, retrying, failed. */
+function outcomeChart(stats) {
+  const b = stats.buckets;
+  const max = niceMax(Math.max(...b.map((x) => x.attempts)));
+  const iw = W - PAD.l - PAD.r;
+  const ih = H - PAD.t - PAD.b;
+  const bw = iw / Math.max(b.length, 1);
+  const bars = svg('g', {});
+  b.forEach((x, i) => {
+    let y = PAD.t + ih;
+    const tip = `${hhmm(x.start)}: ${x.succeeded} succeeded, ${x.retrying} retrying, ${x.failed} failed`;
+    for (const k of ['succeeded', 'retrying', 'failed']) {
+      if (!x[k]) continue;
+      const hgt = (x[k] / max) * ih;
+      y -= hgt;
+      bars.append(svg('rect', { x: PAD.l + i * bw + bw * 0.1, y, width: Math.max(bw * 0.8, 1), height: hgt, class: k }, svg('title', {}, tip)));
+    }
+  });
+  return svg('svg', { viewBox: `0 0 ${W} ${H}`, role: 'img', 'aria-label': 'Attempts per interval by outcome', class: 'chart-svg', id: 'chart-outcomes' },
+    axes(b, max, ''), bars);
+}
+
+/** Mean attempt latency per bucket as a line, the maximum as dots. */
+function latencyChart(stats) {
+  const b = stats.buckets;
+  const max = niceMax(Math.max(...b.map((x) => x.latencyMaxMs || 0)));
+  const iw = W - PAD.l - PAD.r;
+  const ih = H - PAD.t - PAD.b;
+  const X = (i) => PAD.l + (iw * (i + 0.5)) / b.length;
+  const Y = (v) => PAD.t + ih * (1 - v / max);
+  const g = svg('g', {});
+  let run = [];
+  const flush = () => {
+    if (run.length) g.append(svg('polyline', { points: run.join(' '), class: 'avg' }));
+    run = [];
+  };
+  b.forEach((x, i) => {
+    if (x.latencyAvgMs === null) { flush(); return; }
+    run.push(`${X(i)},${Y(x.latencyAvgMs)}`);
+    g.append(svg('circle', { cx: X(i), cy: Y(x.latencyAvgMs), r: 2.5, class: 'avg-dot' }));
+    g.append(svg('circle', { cx: X(i), cy: Y(x.latencyMaxMs), r: 2, class: 'max' },
+      svg('title', {}, `${hhmm(x.start)}: mean ${x.latencyAvgMs.toFixed(1)} ms, max ${x.latencyMaxMs} ms`)));
+  });
+  flush();
+  return svg('svg', { viewBox: `0 0 ${W} ${H}`, role: 'img', 'aria-label': 'Attempt latency per interval', class: 'chart-svg', id: 'chart-latency' },
+    axes(b, max, ' ms'), g);
+}
+
+const STATS = `query($a:ID!,$s:ID){ account(id:$a){ deliveryStats(subscriptionId:$s, minutes:60, bucketSeconds:60){
+  since until total{ attempts succeeded retrying failed latencyAvgMs latencyMaxMs }
+  buckets{ start attempts succeeded retrying failed latencyAvgMs latencyMaxMs } } } }`;
+
+/** The "last hour" panel: overall or one subscription, refreshed every 15 s while shown. */
+function statsPanel(subName) {
+  const body = h('div', { id: 'stats' }, h('p', { class: 'muted' }, 'Loading charts…'));
+  let sub = '';
+  let timer;
+  const load = async () => {
+    clearTimeout(timer);
+    try {
+      const d = await gql(STATS, { a: accountId, s: sub || null });
+      const st = d.account.deliveryStats;
+      const t = st.total;
+      const pct = t.attempts ? Math.round((100 * t.succeeded) / t.attempts) : 0;
+      body.replaceChildren(
+        h('p', { class: 'muted', id: 'stats-summary' }, t.attempts
+          ? `${t.attempts} attempts in the last hour · ${pct}% succeeded · ${t.retrying} will retry · ${t.failed} failed for good · mean ${t.latencyAvgMs.toFixed(1)} ms · max ${t.latencyMaxMs} ms`
+          : 'No attempts in the last hour.'),
+        h('div', { class: 'charts' },
+          h('figure', {}, h('figcaption', {}, 'Attempts per minute ', h('span', { class: 'key succeeded' }, 'succeeded'), h('span', { class: 'key retrying' }, 'retrying'), h('span', { class: 'key failed' }, 'failed')), outcomeChart(st)),
+          h('figure', {}, h('figcaption', {}, 'Attempt latency ', h('span', { class: 'key avg' }, 'mean'), h('span', { class: 'key max' }, 'max')), latencyChart(st))));
+    } catch (e) {
+      body.replaceChildren(errorBox(e));
+    }
+    if (body.isConnected) timer = setTimeout(load, 15000);
+  };
+  const picker = select('stats-sub', [['', 'all subscriptions'], ...Object.entries(subName)], '', {
+    'aria-label': 'Charts for', onchange: (ev) => { sub = ev.target.value; load(); },
+  });
+  const panel = h('section', { class: 'card', 'aria-label': 'Last hour' }, h('div', { class: 'row' }, h('strong', {}, 'Last hour'), picker), body);
+  let soon = null;
+  load();
+  return {
+    panel,
+    // New attempts arrived: redraw within 2 s (at most one pending redraw).
+    poke: () => { if (!soon) soon = setTimeout(() => { soon = null; load(); }, 2000); },
+    stop: () => { clearTimeout(timer); clearTimeout(soon); },
+  };
 }
 
 function headersTable(hs) {
@@ -543,16 +758,46 @@ const KINDS = ['WHATSAPP', 'WEB_WIDGET', 'API', 'SMS', 'EMAIL', 'MESSENGER', 'TE
 
 async function channels() {
   const d = await gql(`query($a:ID!){ account(id:$a){
-    channels(first:100){ edges{ node{ id kind name phone status webhookUrl } } }
+    channels(first:100){ edges{ node{ id kind name phone status webhookUrl dailyLimit } } }
     inboxes(first:100){ edges{ node{ id name channel{ name } botConnection{ name } } } } } }`, { a: accountId });
   const chans = d.account.channels.edges.map((e) => e.node);
   const inboxes = d.account.inboxes.edges.map((e) => e.node);
+  const remove = async (what, name, mutation, id) => {
+    if (!confirm(`Delete ${what} ${name}? This cannot be undone.`)) return;
+    try {
+      const r = await gql(`mutation($i:ID!){ ${mutation}(input:{id:$i}){ deletedId userErrors{ message } } }`, { i: id });
+      if (r[mutation].userErrors.length) throw new Error(r[mutation].userErrors[0].message);
+      route();
+    } catch (e) { app.prepend(errorBox(e)); }
+  };
+  const editRow = (c) => h('tr', { class: 'edit-row', hidden: true }, h('td', { colspan: 5 }, form([
+    h('div', { class: 'split' },
+      field('Name', input('name', { required: true, value: c.name, id: `f-name-${c.id}` })),
+      field('Status', select('status', ['ACTIVE', 'INACTIVE', 'PENDING', 'DISABLED'], c.status, { id: `f-status-${c.id}` })),
+      field('Phone', input('phone', { value: c.phone || '', id: `f-phone-${c.id}` })),
+      field('Daily limit', input('dailyLimit', { type: 'number', min: 0, value: c.dailyLimit ?? '', id: `f-dailyLimit-${c.id}` }))),
+    field('Channel webhook URL (empty: none)', input('webhookUrl', { type: 'url', value: c.webhookUrl || '', id: `f-webhookUrl-${c.id}` })),
+  ], 'Save channel', async (fd) => {
+    const r = await gql('mutation($i:ChannelUpdateInput!){ channelUpdate(input:$i){ channel{ id } userErrors{ field message } } }', {
+      i: { id: c.id, name: fd.get('name'), status: fd.get('status'), phone: fd.get('phone') || null, webhookUrl: fd.get('webhookUrl') || null,
+        dailyLimit: fd.get('dailyLimit') === '' ? null : Number(fd.get('dailyLimit')) },
+    });
+    if (r.channelUpdate.userErrors.length) return r.channelUpdate.userErrors;
+    route();
+  })));
   render(h('h1', {}, 'Channels and inboxes'),
-    chans.length ? h('table', { id: 'channels' }, h('thead', {}, h('tr', {}, h('th', {}, 'Channel'), h('th', {}, 'Kind'), h('th', {}, 'Status'), h('th', { class: 'opt' }, 'Channel webhook URL'))),
-      h('tbody', {}, chans.map((c) => h('tr', {}, h('td', {}, c.name, c.phone && h('div', { class: 'muted' }, c.phone)), h('td', {}, c.kind), h('td', {}, badge(c.status)), h('td', { class: 'opt' }, c.webhookUrl || h('span', { class: 'muted' }, 'none'))))))
+    chans.length ? h('table', { id: 'channels' }, h('thead', {}, h('tr', {}, h('th', {}, 'Channel'), h('th', {}, 'Kind'), h('th', {}, 'Status'), h('th', { class: 'opt' }, 'Channel webhook URL'), h('th', {}, ''))),
+      h('tbody', {}, chans.flatMap((c) => {
+        const edit = editRow(c);
+        return [h('tr', { dataset: { channel: c.id } }, h('td', {}, c.name, c.phone && h('div', { class: 'muted' }, c.phone)), h('td', {}, c.kind), h('td', {}, badge(c.status)),
+          h('td', { class: 'opt' }, c.webhookUrl || h('span', { class: 'muted' }, 'none')),
+          h('td', {}, h('div', { class: 'row' },
+            h('button', { class: 'secondary', 'aria-expanded': 'false', onclick: (ev) => { edit.hidden = !edit.hidden; ev.target.setAttribute('aria-expanded', String(!edit.hidden)); if (!edit.hidden) edit.querySelector('input').focus(); } }, 'Edit'),
+            h('button', { class: 'danger', onclick: () => remove('channel', c.name, 'channelDelete', c.id) }, 'Delete')))), edit];
+      })))
       : h('p', { class: 'muted' }, 'No channels yet.'),
     h('h2', {}, 'New channel'),
-    h('div', { class: 'card' }, form([
+    h('div', { class: 'card', id: 'new-channel' }, form([
       field('Kind', select('kind', KINDS, 'WHATSAPP')),
       field('Name', input('name', { required: true })),
       field('Phone', input('phone', { placeholder: '+972501234567' })),
@@ -566,7 +811,8 @@ async function channels() {
     })),
     h('h2', {}, 'Inboxes'),
     inboxes.length ? h('table', {}, h('tbody', {}, inboxes.map((i) => h('tr', {}, h('td', {}, i.name), h('td', {}, i.channel ? i.channel.name : ''),
-      h('td', { class: 'muted' }, i.botConnection ? `bot: ${i.botConnection.name}` : '')))))
+      h('td', { class: 'muted' }, i.botConnection ? `bot: ${i.botConnection.name}` : ''),
+      h('td', {}, h('button', { class: 'danger', onclick: () => remove('inbox', i.name, 'inboxDelete', i.id) }, 'Delete'))))))
       : h('p', { class: 'muted' }, 'No inboxes yet.'),
     chans.length ? h('div', { class: 'card' }, form([
       field('Channel', select('channelId', chans.map((c) => [c.id, c.name]))),
@@ -588,7 +834,10 @@ async function contacts() {
     h('form', { class: 'row', onsubmit: (ev) => { ev.preventDefault(); const q = new FormData(ev.target).get('q'); location.hash = `#/contacts${q ? '?q=' + encodeURIComponent(q) : ''}`; } },
       h('input', { name: 'q', value: search || '', placeholder: 'Search name, phone or email', 'aria-label': 'search' }), h('button', { type: 'submit', class: 'secondary' }, 'Search')),
     c.edges.length ? h('table', { style: 'margin-top:.75rem' }, h('thead', {}, h('tr', {}, h('th', {}, 'Name'), h('th', {}, 'Phone'), h('th', { class: 'opt' }, 'Email'), h('th', { class: 'opt' }, 'Tags and meta'))),
-      h('tbody', {}, c.edges.map(({ node: x }) => h('tr', {}, h('td', {}, x.name || h('span', { class: 'muted' }, 'unnamed')), h('td', {}, x.phoneNumber || ''), h('td', { class: 'opt' }, x.email || ''),
+      h('tbody', { id: 'contact-rows' }, c.edges.map(({ node: x }) => h('tr', {
+        class: 'clickable', tabindex: 0, onclick: () => { location.hash = `#/contact/${encodeURIComponent(x.id)}`; },
+        onkeydown: (ev) => { if (ev.key === 'Enter') location.hash = `#/contact/${encodeURIComponent(x.id)}`; },
+      }, h('td', {}, x.name || h('span', { class: 'muted' }, 'unnamed')), h('td', {}, x.phoneNumber || ''), h('td', { class: 'opt' }, x.email || ''),
         h('td', { class: 'opt muted' }, [...x.tags.map((t) => `#${t.name}`), ...x.meta.map((m) => `${m.key}=${m.value}`)].join(' '))))))
       : h('p', { class: 'muted' }, search ? 'No contact matches.' : 'No contacts yet.'),
     c.pageInfo.hasNextPage ? h('p', {}, h('a', { href: `#/contacts?${new URLSearchParams({ ...(search ? { q: search } : {}), after: c.pageInfo.endCursor })}` }, 'Next page →')) : null,
@@ -605,6 +854,50 @@ async function contacts() {
       if (r.contactCreate.userErrors.length) return r.contactCreate.userErrors;
       route();
     })));
+}
+
+/** "key=value" lines ⇄ [{key, value}]. */
+function metaLines(text) {
+  return (text || '').split('\n').map((l) => l.trim()).filter(Boolean).map((l) => {
+    const i = l.indexOf('=');
+    return i < 0 ? { key: l, value: '' } : { key: l.slice(0, i).trim(), value: l.slice(i + 1).trim() };
+  });
+}
+
+async function contactDetail(id) {
+  const d = await gql(`query($i:ID!){ node(id:$i){ ... on Contact { id name firstName lastName phoneNumber email tags{ name } meta{ key value }
+    conversations(first:20){ edges{ node{ id status inbox{ name } lastMessageAt } } } } } }`, { i: id });
+  const c = d.node;
+  if (!c) { render(h('p', {}, 'Contact not found.')); return; }
+  const convs = c.conversations.edges.map((e) => e.node);
+  render(h('p', {}, h('a', { href: '#/contacts' }, '← Contacts')),
+    h('h1', {}, c.name || 'unnamed contact'),
+    h('div', { class: 'card' }, form([
+      h('div', { class: 'split' },
+        field('First name', input('firstName', { value: c.firstName || '' })), field('Last name', input('lastName', { value: c.lastName || '' })),
+        field('Phone', input('phoneNumber', { value: c.phoneNumber || '' })), field('Email', input('email', { type: 'email', value: c.email || '' }))),
+      field('Tags (comma separated)', input('tags', { value: c.tags.map((t) => t.name).join(', ') })),
+      field('Meta (one key=value per line)', h('textarea', { name: 'meta', id: 'f-meta', rows: 3 }, c.meta.map((m) => `${m.key}=${m.value}`).join('\n'))),
+    ], 'Save contact', async (fd) => {
+      const r = await gql('mutation($i:ContactUpdateInput!){ contactUpdate(input:$i){ contact{ id } userErrors{ field message } } }', {
+        i: { id: c.id, firstName: fd.get('firstName') || null, lastName: fd.get('lastName') || null, phoneNumber: fd.get('phoneNumber') || null,
+          email: fd.get('email') || null, tags: (fd.get('tags') || '').split(',').map((t) => t.trim()).filter(Boolean), meta: metaLines(fd.get('meta')) },
+      });
+      if (r.contactUpdate.userErrors.length) return r.contactUpdate.userErrors;
+      await contactDetail(id);
+      app.prepend(h('div', { class: 'banner ok', role: 'status' }, 'Saved.'));
+    })),
+    h('h2', {}, 'Conversations'),
+    convs.length ? h('ul', {}, convs.map((x) => h('li', {}, h('a', { href: `#/conversation/${encodeURIComponent(x.id)}` }, `${x.inbox ? x.inbox.name : 'conversation'}`), ' ', badge(x.status), h('span', { class: 'muted' }, ` ${when(x.lastMessageAt)}`))))
+      : h('p', { class: 'muted' }, 'No conversations yet.'),
+    h('button', { class: 'danger', onclick: async () => {
+      if (!confirm(`Delete ${c.name || 'this contact'} and their conversations? This cannot be undone.`)) return;
+      try {
+        const r = await gql('mutation($i:ID!){ contactDelete(input:{id:$i}){ deletedId userErrors{ message } } }', { i: c.id });
+        if (r.contactDelete.userErrors.length) throw new Error(r.contactDelete.userErrors[0].message);
+        location.hash = '#/contacts';
+      } catch (e) { app.prepend(errorBox(e)); }
+    } }, 'Delete contact'));
 }
 
 const CONV_STATUSES = ['OPEN', 'PENDING', 'RESOLVED', 'SNOOZED'];
@@ -625,19 +918,28 @@ async function conversations() {
 }
 
 async function conversationDetail(id) {
-  const d = await gql('query($i:ID!){ node(id:$i){ ... on Conversation { id status contact{ name } inbox{ name } messages(first:100){ edges{ node{ messageType senderType content contentType createdAt } } } } } }', { i: id });
+  const d = await gql(`query($i:ID!,$a:ID!){ node(id:$i){ ... on Conversation { id status assignee{ id } contact{ id name } inbox{ name }
+    messages(first:100){ edges{ node{ messageType senderType content contentType createdAt } } } } }
+    account(id:$a){ members(first:100){ edges{ node{ user{ id name email } } } } } }`, { i: id, a: accountId });
   const c = d.node;
+  const people = d.account.members.edges.map((e) => e.node.user).filter(Boolean);
+  const update = async (input) => {
+    try {
+      const r = await gql('mutation($i:ConversationUpdateInput!){ conversationUpdate(input:$i){ userErrors{ message } } }', { i: { id: c.id, ...input } });
+      if (r.conversationUpdate.userErrors.length) throw new Error(r.conversationUpdate.userErrors[0].message);
+      await conversationDetail(id);
+      app.prepend(h('div', { class: 'banner ok', role: 'status' }, 'Saved.'));
+    } catch (e) { app.prepend(errorBox(e)); }
+  };
   if (!c) { render(h('p', {}, 'Conversation not found.')); return; }
   const msgs = c.messages.edges.map((e) => e.node);
   render(h('p', {}, h('a', { href: '#/conversations' }, '← Conversations')),
     h('h1', {}, `${c.contact ? c.contact.name || 'unnamed' : ''} `, badge(c.status)),
-    h('div', { class: 'row' }, 'Status:', select('status', CONV_STATUSES, c.status, { onchange: async (ev) => {
-      try {
-        const r = await gql('mutation($i:ID!,$s:ConversationStatus){ conversationUpdate(input:{id:$i, status:$s}){ userErrors{ message } } }', { i: c.id, s: ev.target.value });
-        if (r.conversationUpdate.userErrors.length) throw new Error(r.conversationUpdate.userErrors[0].message);
-        conversationDetail(id);
-      } catch (e) { app.prepend(errorBox(e)); }
-    } })),
+    h('div', { class: 'row' },
+      h('label', { for: 'f-status' }, 'Status'), select('status', CONV_STATUSES, c.status, { onchange: (ev) => update({ status: ev.target.value }) }),
+      h('label', { for: 'f-assignee' }, 'Assignee'), select('assignee', [['', 'unassigned'], ...people.map((u) => [u.id, u.name || u.email])], c.assignee ? c.assignee.id : '',
+        { onchange: (ev) => update({ assigneeId: ev.target.value || null }) }),
+      c.contact ? h('a', { href: `#/contact/${encodeURIComponent(c.contact.id)}` }, 'Contact details') : null),
     h('div', { class: 'card', id: 'messages' }, msgs.length ? msgs.map((m) => h('p', {},
       h('strong', {}, `${m.messageType === 'INCOMING' ? 'Contact' : m.senderType === 'BOT' ? 'Bot' : m.messageType === 'ACTIVITY' ? 'Activity' : 'Agent'}: `),
       m.content || `[${m.contentType.toLowerCase()}]`, h('span', { class: 'muted' }, ` · ${when(m.createdAt)}`)))
@@ -667,20 +969,34 @@ async function route() {
   cleanup = () => {};
   const hash = location.hash.replace(/^#\/?/, '');
   const [path] = hash.split('?');
+  // A loading line when a screen takes a moment; any render replaces it.
+  const slow = setTimeout(() => { app.setAttribute('aria-busy', 'true'); app.prepend(h('p', { class: 'muted loading' }, 'Loading…')); }, 200);
   try {
     const setup = await gql('{ setupStatus { needsFirstAdmin } }');
     if (setup.setupStatus.needsFirstAdmin) return firstRun();
     if (!token) return login();
     nav.hidden = false;
     const accounts = await loadAccounts();
-    for (const a of nav.querySelectorAll('a')) a.classList.toggle('active', a.getAttribute('href') === `#/${path.split('/')[0]}`);
+    const p0 = path.split('/')[0];
+    const section = { conversation: 'conversations', contact: 'contacts', subscription: 'subscriptions', delivery: 'deliveries' }[p0] || p0 || 'deliveries';
+    for (const a of nav.querySelectorAll('a')) {
+      const on = a.getAttribute('href') === `#/${section}`;
+      a.classList.toggle('active', on);
+      if (on) a.setAttribute('aria-current', 'page'); else a.removeAttribute('aria-current');
+    }
     if (!accounts.length) return noAccount();
     if (path.startsWith('delivery/')) return await deliveryDetail(decodeURIComponent(path.slice('delivery/'.length)));
     if (path.startsWith('conversation/')) return await conversationDetail(decodeURIComponent(path.slice('conversation/'.length)));
+    if (path.startsWith('contact/')) return await contactDetail(decodeURIComponent(path.slice('contact/'.length)));
+    if (path.startsWith('subscription/')) return await subscriptionDetail(decodeURIComponent(path.slice('subscription/'.length)));
     const view = ROUTES[path] || deliveries;
     await view();
   } catch (e) {
     render(errorBox(e));
+  } finally {
+    clearTimeout(slow);
+    app.removeAttribute('aria-busy');
+    app.querySelector(':scope > .loading')?.remove();
   }
 }
 

@@ -17,6 +17,9 @@ use tokio_util::sync::CancellationToken;
 use super::{Engine, LiveAttempt};
 
 pub const CHANNEL: &str = "switchboard_attempts";
+/// Instances without workers (`--role api`) NOTIFY this after committing events or asking for
+/// a retry, so that workers elsewhere start at once instead of at their next idle poll.
+pub const WAKE: &str = "switchboard_wake";
 /// NOTIFY payloads must stay under 8000 bytes; this many entries keep well below.
 const PER_NOTIFY: usize = 100;
 
@@ -61,7 +64,7 @@ pub async fn listen_loop(engine: Arc<Engine>, shutdown: CancellationToken) {
                 }
             }
         };
-        if let Err(e) = listener.listen(CHANNEL).await {
+        if let Err(e) = listener.listen_all([CHANNEL, WAKE]).await {
             tracing::warn!(error = %e, "live log: LISTEN failed; retrying");
             tokio::time::sleep(std::time::Duration::from_secs(1)).await;
             continue;
@@ -78,6 +81,11 @@ pub async fn listen_loop(engine: Arc<Engine>, shutdown: CancellationToken) {
                     break;
                 }
             };
+            if n.channel() == WAKE {
+                super::events_committed();
+                engine.wake();
+                continue;
+            }
             if engine.live.receiver_count() == 0 {
                 continue;
             }
@@ -112,4 +120,31 @@ async fn publish(engine: &Engine, items: Vec<Announced>) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// On an instance without workers: turns local commits and wakes into one `NOTIFY` each
+/// (bursts coalesce while one is being sent).
+pub async fn forward_wakes(engine: Arc<Engine>, shutdown: CancellationToken) {
+    loop {
+        let commit = super::next_commit();
+        let wake = engine.next_wake();
+        tokio::pin!(commit, wake);
+        commit.as_mut().enable();
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = &mut commit => {},
+            _ = &mut wake => {},
+        }
+        let sent = engine
+            .db
+            .execute_raw(Statement::from_sql_and_values(
+                sea_orm::DatabaseBackend::Postgres,
+                "SELECT pg_notify($1, '')",
+                [WAKE.into()],
+            ))
+            .await;
+        if let Err(e) = sent {
+            tracing::warn!(error = %e, "cannot wake the workers; they will poll");
+        }
+    }
 }

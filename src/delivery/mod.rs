@@ -65,6 +65,18 @@ pub fn events_committed() {
     EVENTS_COMMITTED.notify_waiters();
 }
 
+/// Resolves at the next [`events_committed`] after it is first polled.
+pub(crate) fn next_commit() -> tokio::sync::futures::Notified<'static> {
+    EVENTS_COMMITTED.notified()
+}
+
+impl Engine {
+    /// The next local wake of the dispatcher (an operator's retry, a resume…).
+    pub(crate) fn next_wake(&self) -> tokio::sync::futures::Notified<'_> {
+        self.send_wake.notified()
+    }
+}
+
 /// Everything one attempt produced, on its way to the recorder.
 #[derive(Debug)]
 pub struct AttemptRecord {
@@ -133,6 +145,8 @@ pub struct Engine {
     recorder: mpsc::Sender<AttemptRecord>,
     pub retries: jobs::RetryQueue,
     pub live: tokio::sync::broadcast::Sender<LiveAttempt>,
+    /// Cancelled when the instance shuts down: no new attempt starts after it.
+    stopping: CancellationToken,
 }
 
 impl Engine {
@@ -174,26 +188,34 @@ pub async fn start(
         recorder: tx,
         retries,
         live,
+        stopping: shutdown.clone(),
     });
-    let mut handles = vec![
-        tokio::spawn(fan_out_loop(engine.clone(), shutdown.clone())),
-        tokio::spawn(dispatch_loop(engine.clone(), shutdown.clone())),
-        tokio::spawn(record_loop(engine.clone(), rx, shutdown.clone())),
-        tokio::spawn({
-            let (engine, shutdown) = (engine.clone(), shutdown.clone());
-            async move {
-                if engine.is_postgres() {
-                    live::listen_loop(engine, shutdown).await;
-                }
-            }
-        }),
-        tokio::spawn(housekeeping_loop(
+    let mut handles = Vec::new();
+    if engine.is_postgres() {
+        handles.push(tokio::spawn(live::listen_loop(
             engine.clone(),
-            config.attempt_retention,
             shutdown.clone(),
-        )),
-    ];
-    handles.push(jobs::spawn_worker(engine.clone(), config, shutdown.clone()));
+        )));
+    }
+    if config.role.runs_workers() {
+        handles.extend([
+            tokio::spawn(fan_out_loop(engine.clone(), shutdown.clone())),
+            tokio::spawn(dispatch_loop(engine.clone(), shutdown.clone())),
+            tokio::spawn(record_loop(engine.clone(), rx, shutdown.clone())),
+            tokio::spawn(housekeeping_loop(
+                engine.clone(),
+                config.attempt_retention,
+                shutdown.clone(),
+            )),
+        ]);
+        handles.push(jobs::spawn_worker(engine.clone(), config, shutdown.clone()));
+    } else {
+        // No workers here: tell the workers of other instances at once.
+        handles.push(tokio::spawn(live::forward_wakes(
+            engine.clone(),
+            shutdown.clone(),
+        )));
+    }
     Ok((engine, handles))
 }
 
@@ -501,7 +523,16 @@ async fn send_group(engine: &Engine, sub: ws::Model, deliveries: Vec<delivery::M
     };
     let started = Instant::now();
     let n = deliveries.len();
-    for d in deliveries {
+    let mut deliveries = deliveries.into_iter();
+    while let Some(d) = deliveries.next() {
+        if engine.stopping.is_cancelled() {
+            // Leaving: hand the unsent rest back at once instead of at the end of the lease.
+            let rest: Vec<i64> = std::iter::once(d.id)
+                .chain(deliveries.map(|d| d.id))
+                .collect();
+            release_claims(engine, &rest).await;
+            break;
+        }
         let rec = attempt(engine, &sub, &secrets, d).await;
         if engine.recorder.send(rec).await.is_err() {
             tracing::error!("recorder stopped; attempt not recorded");
@@ -513,6 +544,26 @@ async fn send_group(engine: &Engine, sub: ws::Model, deliveries: Vec<delivery::M
         ms = started.elapsed().as_secs_f64() * 1e3,
         "sent group"
     );
+}
+
+/// Clears the lease of claimed deliveries that will not be sent here, so any instance can
+/// take them now. (If this fails, the lease simply runs out.)
+async fn release_claims(engine: &Engine, ids: &[i64]) {
+    let r = delivery::Entity::update_many()
+        .col_expr(
+            delivery::Column::ClaimedUntil,
+            Expr::value(Option::<DateTime<Utc>>::None),
+        )
+        .filter(delivery::Column::Id.is_in(ids.iter().copied()))
+        .exec(&engine.db)
+        .await;
+    match r {
+        Ok(_) => tracing::info!(
+            deliveries = ids.len(),
+            "shutting down: unsent claims released"
+        ),
+        Err(e) => tracing::warn!(error = %e, "could not release claims; their lease will expire"),
+    }
 }
 
 /// Decrypted signing secrets: the current one, and the previous one during a rotation's overlap.

@@ -279,6 +279,80 @@ impl Account {
         .await?;
         Ok(conn(p, |m| m.id, Membership))
     }
+    /// Attempts per time bucket by outcome, with attempt latency, over the last `minutes`
+    /// (default 60, at most 1440) in buckets of `bucketSeconds` (default 60, 10–3600), for
+    /// the whole account or one subscription. Administrators only.
+    async fn delivery_stats(
+        &self,
+        ctx: &Context<'_>,
+        subscription_id: Option<ID>,
+        minutes: Option<i32>,
+        bucket_seconds: Option<i32>,
+    ) -> Result<DeliveryStats> {
+        let sub = subscription_id
+            .as_ref()
+            .map(|i| ids::decode_arg(i, "WebhookSubscription"))
+            .transpose()?;
+        let s = services::delivery_stats::stats(
+            &state(ctx).db,
+            principal(ctx),
+            self.0.id,
+            sub,
+            minutes.map_or(60, i64::from),
+            bucket_seconds.map_or(60, i64::from),
+        )
+        .await?;
+        Ok(DeliveryStats {
+            since: s.since,
+            until: s.until,
+            bucket_seconds: s.bucket_seconds as i32,
+            total: s.total.into(),
+            buckets: s.buckets.into_iter().map(Into::into).collect(),
+        })
+    }
+}
+
+/// Delivery attempts over a window, for charts.
+#[derive(SimpleObject)]
+pub struct DeliveryStats {
+    pub since: DateTime<Utc>,
+    pub until: DateTime<Utc>,
+    pub bucket_seconds: i32,
+    /// The whole window.
+    pub total: DeliveryStatsBucket,
+    /// Every bucket of the window, oldest first, empty ones included.
+    pub buckets: Vec<DeliveryStatsBucket>,
+}
+
+/// Attempts that completed in one time bucket, by what they meant for their delivery.
+#[derive(SimpleObject)]
+pub struct DeliveryStatsBucket {
+    pub start: DateTime<Utc>,
+    pub attempts: i32,
+    /// 2xx answers.
+    pub succeeded: i32,
+    /// Failed attempts after which another one is scheduled.
+    pub retrying: i32,
+    /// Failed attempts that ended their delivery (retries spent, `410 Gone`, …).
+    pub failed: i32,
+    /// Mean attempt duration; null when the bucket is empty.
+    pub latency_avg_ms: Option<f64>,
+    pub latency_max_ms: Option<i32>,
+}
+
+impl From<services::delivery_stats::Bucket> for DeliveryStatsBucket {
+    fn from(b: services::delivery_stats::Bucket) -> Self {
+        let n = |v: i64| v.clamp(0, i32::MAX as i64) as i32;
+        DeliveryStatsBucket {
+            start: b.start,
+            attempts: n(b.attempts()),
+            succeeded: n(b.succeeded),
+            retrying: n(b.retrying),
+            failed: n(b.failed),
+            latency_avg_ms: b.latency_avg_ms,
+            latency_max_ms: b.latency_max_ms.map(n),
+        }
+    }
 }
 
 pub struct User(pub entity::user::Model);

@@ -9,6 +9,7 @@ pub mod channels;
 pub mod contacts;
 pub mod conversations;
 pub mod deliveries;
+pub mod delivery_stats;
 pub mod inboxes;
 pub mod messages;
 pub mod partners;

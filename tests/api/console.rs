@@ -169,6 +169,13 @@ impl Driver {
         .unwrap();
     }
 
+    async fn clear(&self, css: &str) {
+        let id = self.find(css).await;
+        self.call("POST", &self.s(&format!("/element/{id}/clear")), None)
+            .await
+            .unwrap();
+    }
+
     async fn click(&self, css: &str) {
         let id = self.find(css).await;
         self.call("POST", &self.s(&format!("/element/{id}/click")), None)
@@ -226,8 +233,9 @@ async fn an_operator_sets_up_subscribes_and_watches_deliveries_live() {
     b.wait_text("h1", "Log in").await;
     b.screenshot("2-login").await;
     b.type_into("#f-email", "admin@example.com").await;
-    b.type_into("#f-password", "correct-horse-battery").await;
-    b.click("button[type=submit]").await;
+    // Keyboard only: Enter in the password field submits the form.
+    b.type_into("#f-password", "correct-horse-battery\u{E007}")
+        .await;
     b.wait_text("h1", "Delivery log").await;
 
     // A subscription from the form: the secret is revealed once.
@@ -256,6 +264,48 @@ async fn an_operator_sets_up_subscribes_and_watches_deliveries_live() {
         started.elapsed().as_millis()
     );
     b.wait_text("#delivery-rows tr", "SUCCEEDED").await;
+
+    // Attempt logged → row painted, from the row's own stamps (server and browser share this
+    // machine's clock): a handful of messages, one at a time.
+    let mut lags = Vec::new();
+    for i in 0..8 {
+        app.send_message(
+            &token,
+            &seeded.conversation,
+            "INCOMING",
+            &format!("lag {i}"),
+        )
+        .await;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let v = b
+                .script("const r = document.querySelector('#delivery-rows tr[data-shown-at]'); return r && [r.dataset.loggedAt, r.dataset.shownAt, document.querySelectorAll('#delivery-rows tr[data-shown-at]').length];")
+                .await;
+            if v.as_array().is_some_and(|a| a[2].as_u64() == Some(i + 2)) {
+                let t =
+                    |x: &Value| chrono::DateTime::parse_from_rfc3339(x.as_str().unwrap()).unwrap();
+                lags.push((t(&v[1]) - t(&v[0])).num_milliseconds());
+                break;
+            }
+            assert!(Instant::now() < deadline, "row {i} never appeared: {v}");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+    lags.sort();
+    eprintln!(
+        "console: attempt logged -> row painted, ms over {} attempts: min {} median {} max {}",
+        lags.len(),
+        lags[0],
+        lags[lags.len() / 2],
+        lags[lags.len() - 1]
+    );
+    assert!(lags.iter().all(|l| *l >= -50), "clock order: {lags:?}");
+
+    // The last hour in pictures: attempts per minute by outcome, and latency.
+    b.wait_text("#stats-summary", "attempts in the last hour")
+        .await;
+    b.find("#chart-outcomes rect.succeeded").await;
+    b.find("#chart-latency polyline.avg").await;
     b.screenshot("4-delivery-log-live").await;
 
     // A failing receiver: the delivery ends FAILED, is opened, and retried from the console.
@@ -277,7 +327,7 @@ async fn an_operator_sets_up_subscribes_and_watches_deliveries_live() {
     b.wait_text("h1", "Channels").await;
     b.type_into("#f-name", "Sales line").await;
     b.type_into("#f-phone", "+972501234567").await;
-    b.click("form button[type=submit]").await;
+    b.click("#new-channel button[type=submit]").await;
     b.wait_text("#channels", "Sales line").await;
     b.screenshot("7-channels").await;
 
@@ -289,7 +339,107 @@ async fn an_operator_sets_up_subscribes_and_watches_deliveries_live() {
     b.type_into("#f-content", "Hi from the console").await;
     b.click("form button[type=submit]").await;
     b.wait_text("#messages", "Agent: Hi from the console").await;
+    // Assign it to the administrator.
+    b.click("#f-assignee option:nth-child(2)").await;
+    b.wait_text("[role=status]", "Saved.").await;
     b.screenshot("8-conversation").await;
+    let d = app
+        .gql_ok(
+            Some(&token),
+            "query($i:ID!){ node(id:$i){ ... on Conversation { assignee{ email } } } }",
+            json!({"i": seeded.conversation}),
+        )
+        .await;
+    assert_eq!(d["node"]["assignee"]["email"], "admin@example.com");
+
+    // Edit a contact: tags and meta.
+    b.go(&format!("{site}#/contacts")).await;
+    b.click("#contact-rows tr").await;
+    b.find("#f-meta").await;
+    b.clear("#f-tags").await;
+    b.type_into("#f-tags", "vip, beta").await;
+    b.type_into("#f-meta", "plan=gold").await;
+    b.click("form button[type=submit]").await;
+    b.wait_text("[role=status]", "Saved.").await;
+    b.screenshot("9-contact").await;
+    let d = app
+        .gql_ok(
+            Some(&token),
+            "query($i:ID!){ node(id:$i){ ... on Contact { tags{ name } meta{ key value } } } }",
+            json!({"i": seeded.contact}),
+        )
+        .await;
+    let tags: Vec<&str> = d["node"]["tags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert!(tags.contains(&"vip") && tags.contains(&"beta"), "{d}");
+    assert!(
+        d["node"]["meta"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["key"] == "plan" && m["value"] == "gold"),
+        "{d}"
+    );
+
+    // Edit the subscription: a header, bearer auth and a channel scope; then it delivers so.
+    b.go(&format!("{site}#/subscriptions")).await;
+    b.click("#subscriptions a.button").await;
+    b.wait_text("h1", "Edit").await;
+    b.type_into("#f-headers", "X-Env: console-test").await;
+    b.click("#f-auth option[value=bearer]").await;
+    b.type_into("#f-bearerToken", "tok-123").await;
+    b.click("#f-channelId option:nth-child(2)").await;
+    b.click("form button[type=submit]").await;
+    b.wait_text("[role=status]", "Saved.").await;
+    b.screenshot("10-subscription-edit").await;
+    let before = rx.received().len();
+    app.send_message(&token, &seeded.conversation, "INCOMING", "after edit")
+        .await;
+    let got = rx.wait_for(before + 1, Duration::from_secs(10)).await;
+    let last = got.last().unwrap();
+    assert_eq!(last.header("x-env"), "console-test");
+    assert_eq!(last.header("authorization"), "Bearer tok-123");
+
+    // Edit a channel's webhook URL inline.
+    b.go(&format!("{site}#/channels")).await;
+    b.click("#channels tbody tr:first-child button.secondary")
+        .await;
+    let url = rx.url("/channel-hook");
+    b.type_into("tr.edit-row:not([hidden]) input[name=webhookUrl]", &url)
+        .await;
+    b.click("tr.edit-row:not([hidden]) button[type=submit]")
+        .await;
+    b.wait_text("#channels", "/channel-hook").await;
+
+    // Phone width: the main screens stay usable.
+    b.call(
+        "POST",
+        &b.s("/window/rect"),
+        Some(json!({"width": 390, "height": 844})),
+    )
+    .await
+    .unwrap();
+    b.go(&format!("{site}#/deliveries")).await;
+    b.find(".live-dot.on").await;
+    b.find("#chart-outcomes").await;
+    b.screenshot("11-phone-delivery-log").await;
+    let overflow = b
+        .script(
+            "return document.documentElement.scrollWidth - document.documentElement.clientWidth",
+        )
+        .await;
+    assert!(
+        overflow.as_i64().unwrap_or(0) <= 0,
+        "the page scrolls sideways at phone width by {overflow} px"
+    );
+    b.go(&format!("{site}#/conversation/{}", seeded.conversation))
+        .await;
+    b.wait_text("#messages", "hello").await;
+    b.screenshot("12-phone-conversation").await;
 
     let _ = b.call("DELETE", &b.s(""), None).await;
 }

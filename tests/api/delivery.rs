@@ -720,3 +720,110 @@ async fn a_subscription_that_keeps_failing_past_the_limit_is_disabled() {
     assert_eq!(d["webhookSubscriptionRecover"]["requeued"], 1);
     rx.wait_for(2, Duration::from_secs(10)).await;
 }
+
+#[tokio::test]
+async fn delivery_stats_count_attempts_by_outcome_per_bucket_and_subscription() {
+    let app = spawn_app!(|c: &mut switchboard::config::Config| {
+        fast_delivery(c);
+        c.retry_max = 1;
+    });
+    let (admin, account, seeded) = setup(&app).await;
+    let ok_rx = Receiver::start().await;
+    let bad_rx = Receiver::start().await;
+    bad_rx.default_reply(Reply::Status(500));
+    let (ok_sub, _) = app
+        .subscribe(
+            &admin,
+            &account,
+            &ok_rx.url("/ok"),
+            &["message_created"],
+            "STANDARD",
+        )
+        .await;
+    let (bad_sub, _) = app
+        .subscribe(
+            &admin,
+            &account,
+            &bad_rx.url("/bad"),
+            &["message_created"],
+            "STANDARD",
+        )
+        .await;
+    for i in 0..3 {
+        app.send_message(&admin, &seeded.conversation, "INCOMING", &format!("m{i}"))
+            .await;
+    }
+    // 3 successes; 3 failures that retry once, then 3 that end their delivery.
+    ok_rx.wait_for(3, Duration::from_secs(10)).await;
+    bad_rx.wait_for(6, Duration::from_secs(10)).await;
+    const STATS: &str = "query($a:ID!,$s:ID,$m:Int,$b:Int){ account(id:$a){ deliveryStats(subscriptionId:$s, minutes:$m, bucketSeconds:$b){
+        since until bucketSeconds total{ attempts succeeded retrying failed latencyAvgMs latencyMaxMs }
+        buckets{ start attempts succeeded retrying failed latencyAvgMs latencyMaxMs } } } }";
+    let total = |d: &Value| d["account"]["deliveryStats"]["total"].clone();
+    let d = app
+        .eventually(
+            &admin,
+            STATS,
+            json!({"a": account}),
+            Duration::from_secs(10),
+            |d| total(d)["attempts"] == 9,
+        )
+        .await;
+    let s = &d["account"]["deliveryStats"];
+    assert_eq!(s["total"]["succeeded"], 3, "{s}");
+    assert_eq!(s["total"]["retrying"], 3, "{s}");
+    assert_eq!(s["total"]["failed"], 3, "{s}");
+    assert!(s["total"]["latencyAvgMs"].as_f64().unwrap() >= 0.0);
+    assert_eq!(s["bucketSeconds"], 60);
+    let buckets = s["buckets"].as_array().unwrap();
+    assert!(
+        (60..=61).contains(&buckets.len()),
+        "a dense hour of minutes: {}",
+        buckets.len()
+    );
+    let sum: i64 = buckets
+        .iter()
+        .map(|b| b["attempts"].as_i64().unwrap())
+        .sum();
+    assert_eq!(sum, 9, "every attempt lands in one bucket");
+    let empty = buckets.iter().find(|b| b["attempts"] == 0).unwrap();
+    assert!(empty["latencyAvgMs"].is_null() && empty["latencyMaxMs"].is_null());
+    let starts: Vec<&str> = buckets
+        .iter()
+        .map(|b| b["start"].as_str().unwrap())
+        .collect();
+    assert!(starts.windows(2).all(|w| w[0] < w[1]), "oldest first");
+
+    // Per subscription, and in other bucket sizes.
+    let one = app
+        .gql_ok(
+            Some(&admin),
+            STATS,
+            json!({"a": account, "s": ok_sub, "m": 5, "b": 10}),
+        )
+        .await;
+    let s = &one["account"]["deliveryStats"];
+    assert_eq!(total(&one)["succeeded"], 3, "{s}");
+    assert_eq!(total(&one)["attempts"], 3, "{s}");
+    assert!((30..=31).contains(&s["buckets"].as_array().unwrap().len()));
+    let bad = app
+        .gql_ok(Some(&admin), STATS, json!({"a": account, "s": bad_sub}))
+        .await;
+    assert_eq!(total(&bad)["succeeded"], 0);
+    assert_eq!(total(&bad)["attempts"], 6);
+
+    // Bad windows are refused with a code; agents and strangers see nothing.
+    for (m, b) in [(0, 60), (1441, 60), (60, 5), (60, 3601), (1440, 10)] {
+        let r = app
+            .gql(Some(&admin), STATS, json!({"a": account, "m": m, "b": b}))
+            .await;
+        assert_eq!(
+            crate::helpers::error_code(&r),
+            "BAD_USER_INPUT",
+            "{m} {b}: {r}"
+        );
+    }
+    let stranger = app.user_token("stranger@example.com", false).await;
+    let r = app.gql(Some(&stranger), STATS, json!({"a": account})).await;
+    assert!(r["data"]["account"].is_null(), "{r}");
+}
