@@ -41,19 +41,157 @@ pub async fn wait_ready(port: u16, child: &mut Child) -> reqwest::Response {
     }
 }
 
+/// A `switchboard serve` child process with fast delivery settings for tests; killed on drop.
+pub struct Server {
+    pub child: Child,
+    pub port: u16,
+    http: reqwest::Client,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Server {
+    pub async fn start(dir: &std::path::Path, database_url: &str) -> Self {
+        Self::start_with(dir, database_url, &[]).await
+    }
+
+    /// Starts with extra environment (which wins over the test defaults).
+    pub async fn start_with(
+        dir: &std::path::Path,
+        database_url: &str,
+        env: &[(&str, String)],
+    ) -> Self {
+        let port = free_port();
+        let mut cmd = switchboard(dir);
+        cmd.env("DATABASE_URL", database_url)
+            .env("SWITCHBOARD_LISTEN", format!("127.0.0.1:{port}"))
+            .env("SWITCHBOARD_SECRET_KEY", "crash-test-secret-key")
+            .env("SWITCHBOARD_ALLOW_PRIVATE_DESTINATIONS", "127.0.0.0/8")
+            .env("SWITCHBOARD_RETRY_BASE", "200ms")
+            .env("SWITCHBOARD_RETRY_POLL_INTERVAL", "50ms")
+            .env("SWITCHBOARD_DELIVERY_TIMEOUT", "2s")
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().unwrap();
+        wait_ready(port, &mut child).await;
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .unwrap();
+        Self { child, port, http }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    /// GraphQL `data`; panics on errors.
+    pub async fn gql(
+        &self,
+        token: Option<&str>,
+        query: &str,
+        vars: serde_json::Value,
+    ) -> serde_json::Value {
+        self.try_gql(token, query, vars)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// GraphQL `data`, or the transport or GraphQL error as text.
+    pub async fn try_gql(
+        &self,
+        token: Option<&str>,
+        query: &str,
+        vars: serde_json::Value,
+    ) -> Result<serde_json::Value, String> {
+        let mut req = self
+            .http
+            .post(self.url("/graphql"))
+            .json(&serde_json::json!({"query": query, "variables": vars}));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        let body: serde_json::Value = req
+            .send()
+            .await
+            .map_err(|e| e.to_string())?
+            .json()
+            .await
+            .map_err(|e| e.to_string())?;
+        if body["errors"].is_null() {
+            Ok(body["data"].clone())
+        } else {
+            Err(body["errors"].to_string())
+        }
+    }
+
+    /// Resident memory of the process, in KiB.
+    pub fn rss_kib(&self) -> u64 {
+        std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find(|l| l.starts_with("VmRSS:"))
+                    .and_then(|l| l.split_whitespace().nth(1))
+                    .and_then(|v| v.parse().ok())
+            })
+            .unwrap_or(0)
+    }
+
+    /// SIGKILL, and reap.
+    pub fn kill9(&mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+
+    /// SIGTERM; waits for the exit (panics after `within`) without blocking the runtime, so
+    /// receivers in this test process keep answering meanwhile.
+    pub async fn terminate(&mut self, within: Duration) -> std::process::ExitStatus {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                return s;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "server did not exit within {within:?} of SIGTERM"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    pub fn is_running(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
+    }
+}
+
 fn stop(child: &mut Child) -> std::process::ExitStatus {
+    let within = Duration::from_secs(15);
     let _ = Command::new("kill")
         .arg("-TERM")
         .arg(child.id().to_string())
         .status();
-    let deadline = Instant::now() + Duration::from_secs(15);
+    let deadline = Instant::now() + within;
     loop {
         if let Some(s) = child.try_wait().unwrap() {
             return s;
         }
         if Instant::now() > deadline {
             let _ = child.kill();
-            panic!("server ignored SIGTERM for 15 s");
+            panic!("server did not exit within {within:?} of SIGTERM");
         }
         std::thread::sleep(Duration::from_millis(50));
     }

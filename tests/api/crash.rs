@@ -1,68 +1,14 @@
 //! kill -9 of the real binary with deliveries in flight loses nothing.
 
-use std::{
-    collections::HashMap,
-    process::{Child, Stdio},
-    time::Duration,
-};
+use std::{collections::HashMap, time::Duration};
 
 use serde_json::json;
 
 use crate::{
-    binary::{free_port, switchboard, wait_ready},
+    binary::Server,
     helpers::{fresh_pg_database, wants_postgres},
     receiver::{Receiver, Reply},
 };
-
-struct Server {
-    child: Child,
-    port: u16,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Server {
-    async fn start(dir: &std::path::Path, database_url: &str) -> Self {
-        let port = free_port();
-        let mut child = switchboard(dir)
-            .env("DATABASE_URL", database_url)
-            .env("SWITCHBOARD_LISTEN", format!("127.0.0.1:{port}"))
-            .env("SWITCHBOARD_SECRET_KEY", "crash-test-secret-key")
-            .env("SWITCHBOARD_ALLOW_PRIVATE_DESTINATIONS", "127.0.0.0/8")
-            .env("SWITCHBOARD_RETRY_BASE", "200ms")
-            .env("SWITCHBOARD_RETRY_POLL_INTERVAL", "50ms")
-            .env("SWITCHBOARD_DELIVERY_TIMEOUT", "2s")
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        wait_ready(port, &mut child).await;
-        Self { child, port }
-    }
-
-    async fn gql(
-        &self,
-        token: Option<&str>,
-        query: &str,
-        vars: serde_json::Value,
-    ) -> serde_json::Value {
-        let mut req = reqwest::Client::new()
-            .post(format!("http://127.0.0.1:{}/graphql", self.port))
-            .json(&json!({"query": query, "variables": vars}));
-        if let Some(t) = token {
-            req = req.bearer_auth(t);
-        }
-        let body: serde_json::Value = req.send().await.unwrap().json().await.unwrap();
-        assert!(body["errors"].is_null(), "{body}");
-        body["data"].clone()
-    }
-}
 
 #[tokio::test]
 async fn kill_9_with_deliveries_in_flight_loses_nothing() {

@@ -17,7 +17,7 @@ pub fn wants_postgres() -> bool {
     std::env::var("SWITCHBOARD_TEST_DB").is_ok_and(|v| v.eq_ignore_ascii_case("postgres"))
 }
 
-fn in_ci() -> bool {
+pub fn in_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
 }
 

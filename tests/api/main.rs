@@ -7,6 +7,7 @@ mod bots;
 mod console;
 mod crash;
 mod delivery;
+mod faults;
 mod graph;
 mod helpers;
 mod live;

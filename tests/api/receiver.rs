@@ -47,6 +47,8 @@ pub enum Reply {
     Slow(Duration),
     /// Status with a JSON body.
     Json(u16, String),
+    /// 500 for this percentage of requests, picked at random (seeded, so repeatable), else 200.
+    Flaky(u32),
 }
 
 #[derive(Default)]
@@ -54,6 +56,7 @@ struct Inner {
     received: Vec<Received>,
     script: VecDeque<Reply>,
     default: Option<Reply>,
+    rng: u64,
 }
 
 #[derive(Clone)]
@@ -81,6 +84,23 @@ async fn handle(
             .or_else(|| i.default.clone())
             .unwrap_or(Reply::Status(200))
     };
+    let reply = match reply {
+        Reply::Flaky(percent) => {
+            // xorshift64: cheap, seeded, good enough for a coin.
+            let mut i = inner.lock().unwrap();
+            let mut x = i.rng.max(1);
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            i.rng = x;
+            Reply::Status(if x % 100 < u64::from(percent) {
+                500
+            } else {
+                200
+            })
+        }
+        r => r,
+    };
     match reply {
         Reply::Status(s) => (StatusCode::from_u16(s).unwrap(), "ok").into_response(),
         Reply::With(s, hs) => {
@@ -94,6 +114,7 @@ async fn handle(
             tokio::time::sleep(d).await;
             (StatusCode::OK, "slow ok").into_response()
         }
+        Reply::Flaky(_) => unreachable!("resolved above"),
         Reply::Json(s, body) => (
             StatusCode::from_u16(s).unwrap(),
             [(axum::http::header::CONTENT_TYPE, "application/json")],
@@ -105,7 +126,10 @@ async fn handle(
 
 impl Receiver {
     pub async fn start() -> Self {
-        let inner = Arc::new(Mutex::new(Inner::default()));
+        let inner = Arc::new(Mutex::new(Inner {
+            rng: 0x5eed_1234_abcd_9876,
+            ..Inner::default()
+        }));
         let app = Router::new()
             .route("/{*path}", post(handle))
             .with_state(inner.clone());
@@ -127,6 +151,16 @@ impl Receiver {
     /// Answer once the script is used up (200 when unset).
     pub fn default_reply(&self, r: Reply) {
         self.inner.lock().unwrap().default = Some(r);
+    }
+
+    /// How many requests arrived (without copying them).
+    pub fn count(&self) -> usize {
+        self.inner.lock().unwrap().received.len()
+    }
+
+    /// Applies `f` to the requests received so far (without copying them).
+    pub fn inspect<T>(&self, f: impl FnOnce(&[Received]) -> T) -> T {
+        f(&self.inner.lock().unwrap().received)
     }
 
     pub fn received(&self) -> Vec<Received> {
