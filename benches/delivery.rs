@@ -1,15 +1,26 @@
-//! Delivery benchmark: events created through the public GraphQL API (`messageCreate`) reach a
+//! Delivery benchmark: the real `switchboard` binary (one or more instances over one database)
+//! receives events through the public GraphQL API (`messageCreate`) and delivers them to a
 //! loopback webhook receiver. Phase A measures throughput (API and end to end), phase B the
-//! latency from `messageCreate` to the first delivery at a fixed event rate.
+//! latency from `messageCreate` to the first delivery at a fixed event rate, and the optional
+//! phase C a backlog: deliveries piled up behind paused subscriptions, then drained.
 //!
 //! `cargo bench --bench delivery` (SQLite); `BENCH_DB=postgres cargo bench --bench delivery`
 //! (a fresh database on `SWITCHBOARD_TEST_PG_URL`, default the local server, dropped at the end).
-//! Knobs: `BENCH_EVENTS` (2000), `BENCH_SUBS` (4), `BENCH_RATE` (500/s), `BENCH_SECONDS` (10),
-//! `BENCH_CONVERSATIONS` (64: messages spread round robin over that many conversations; 1 puts
-//! every message in one conversation, which serializes `messageCreate` on that conversation's row);
-//! `BENCH_QUICK=1` runs a few-second smoke version (200 events, 100/s for 2 s). All traffic is
-//! loopback. Results go to stdout, the app's log to stderr (`RUST_LOG`, default `warn`).
-//! `SWITCHBOARD_DB_MAX_CONNECTIONS` sets the pool size (default as in production, 16).
+//! Knobs:
+//! - `BENCH_INSTANCES` (1): server processes over the same database (PostgreSQL for more than
+//!   one); the load goes round robin to their APIs;
+//! - `BENCH_EVENTS` (2000): phase A events (30000 × 4 subscriptions ≈ a minute sustained);
+//! - `BENCH_SUBS` (4): subscriptions per event;
+//! - `BENCH_RATE` (500/s) and `BENCH_SECONDS` (10): phase B;
+//! - `BENCH_FAIL_PERCENT` (0): the receiver answers 500 to this share of requests, picked at
+//!   random; failed attempts are retried (`SWITCHBOARD_RETRY_BASE` 100 ms here);
+//! - `BENCH_BACKLOG` (0): phase C's number of deliveries (e.g. 100000);
+//! - `BENCH_CONVERSATIONS` (64): messages spread round robin over that many conversations;
+//! - `BENCH_QUICK=1`: a few-second smoke version (200 events, 100/s for 2 s, 2000 backlog).
+//!
+//! All traffic is loopback. Results go to stdout. CPU and memory are the server processes'
+//! own (`/proc/<pid>`), not the load generator's. `SWITCHBOARD_DB_MAX_CONNECTIONS` and other
+//! `SWITCHBOARD_*` settings pass through to the servers.
 
 use std::{
     collections::{HashMap, HashSet},
@@ -24,7 +35,7 @@ use axum::{
     Router,
     body::Bytes,
     extract::{Path, State},
-    http::HeaderMap,
+    http::{HeaderMap, StatusCode},
     routing::post,
 };
 use entity::{delivery, enums::DeliveryStatus};
@@ -34,11 +45,8 @@ use sea_orm::{
     QueryFilter, Statement,
 };
 use serde_json::{Value, json};
-use switchboard::{config::Config, startup::Application};
 use tokio::sync::mpsc;
-use tracing_subscriber::{EnvFilter, layer::SubscriberExt, util::SubscriberInitExt};
 
-const PASSWORD: &str = "bench-password";
 const CONCURRENCY: usize = 16;
 const WAIT: Duration = Duration::from_secs(120);
 const MESSAGE_CREATE: &str = "mutation($c:ID!,$x:String!){ messageCreate(input:{conversationId:$c, messageType:INCOMING, content:$x}){ message{ id } userErrors{ message } } }";
@@ -71,17 +79,175 @@ fn quantiles(sorted: &[Duration]) -> String {
     )
 }
 
-/// Counts the app's warnings and errors, so a clean run says so.
-#[derive(Clone, Default)]
-struct LogCounts(Arc<[AtomicUsize; 2]>);
+/// The server processes: their ports, and counts of the warnings and errors they logged.
+struct Servers {
+    children: Vec<std::process::Child>,
+    ports: Vec<u16>,
+    log_counts: Arc<[AtomicUsize; 2]>,
+}
 
-impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for LogCounts {
-    fn on_event(&self, e: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
-        match *e.metadata().level() {
-            tracing::Level::WARN => self.0[0].fetch_add(1, Ordering::Relaxed),
-            tracing::Level::ERROR => self.0[1].fetch_add(1, Ordering::Relaxed),
-            _ => 0,
+impl Drop for Servers {
+    fn drop(&mut self) {
+        for c in &mut self.children {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl Servers {
+    /// Starts `n` instances over `url`, one after the other (the first migrates).
+    async fn start(n: usize, url: &str, dir: &std::path::Path, retry_base: &str) -> Servers {
+        let mut s = Servers {
+            children: Vec::new(),
+            ports: Vec::new(),
+            log_counts: Arc::new([AtomicUsize::new(0), AtomicUsize::new(0)]),
         };
+        for _ in 0..n {
+            let port = free_port();
+            // `BENCH_SERVER_PREFIX="perf record -e cpu-clock -g -o /tmp/sb.perf --"` runs the
+            // servers under a profiler (CPU and RSS figures are then the profiler's).
+            let prefix = std::env::var("BENCH_SERVER_PREFIX").unwrap_or_default();
+            let mut words = prefix.split_whitespace();
+            let mut cmd = match words.next() {
+                Some(tool) => {
+                    let mut c = std::process::Command::new(tool);
+                    c.args(words).arg(env!("CARGO_BIN_EXE_switchboard"));
+                    c
+                }
+                None => std::process::Command::new(env!("CARGO_BIN_EXE_switchboard")),
+            };
+            cmd.arg("serve")
+                .current_dir(dir)
+                .env("DATABASE_URL", url)
+                .env("SWITCHBOARD_LISTEN", format!("127.0.0.1:{port}"))
+                .env(
+                    "SWITCHBOARD_SECRET_KEY",
+                    "bench-secret-key-bench-secret-key",
+                )
+                .env("SWITCHBOARD_ALLOW_PRIVATE_DESTINATIONS", "127.0.0.0/8")
+                .env("SWITCHBOARD_RETRY_BASE", retry_base)
+                .env("SWITCHBOARD_LOG_FORMAT", "json")
+                .env(
+                    "RUST_LOG",
+                    std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()),
+                )
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped());
+            let mut child = cmd.spawn().expect("the switchboard binary starts");
+            for out in [
+                child
+                    .stdout
+                    .take()
+                    .map(|o| Box::new(o) as Box<dyn std::io::Read + Send>),
+                child
+                    .stderr
+                    .take()
+                    .map(|o| Box::new(o) as Box<dyn std::io::Read + Send>),
+            ]
+            .into_iter()
+            .flatten()
+            {
+                let counts = s.log_counts.clone();
+                std::thread::spawn(move || {
+                    use std::io::BufRead;
+                    for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+                        // The first start's "no administrator yet" hint is expected here.
+                        if line.contains("no administrator yet") {
+                            continue;
+                        }
+                        if line.contains("\"level\":\"WARN\"") {
+                            counts[0].fetch_add(1, Ordering::Relaxed);
+                            eprintln!("server: {line}");
+                        } else if line.contains("\"level\":\"ERROR\"") {
+                            counts[1].fetch_add(1, Ordering::Relaxed);
+                            eprintln!("server: {line}");
+                        }
+                    }
+                });
+            }
+            let deadline = Instant::now() + Duration::from_secs(60);
+            loop {
+                if reqwest::get(format!("http://127.0.0.1:{port}/readyz"))
+                    .await
+                    .is_ok_and(|r| r.status().is_success())
+                {
+                    break;
+                }
+                assert!(child.try_wait().unwrap().is_none(), "server exited early");
+                assert!(Instant::now() < deadline, "server not ready within 60 s");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            s.children.push(child);
+            s.ports.push(port);
+        }
+        s
+    }
+
+    /// CPU seconds (user + system) used so far by all instances.
+    fn cpu_seconds(&self) -> f64 {
+        self.children
+            .iter()
+            .filter_map(|c| std::fs::read_to_string(format!("/proc/{}/stat", c.id())).ok())
+            .map(|stat| {
+                // Fields after the parenthesised command name; utime and stime are 14 and 15.
+                let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+                let f: Vec<&str> = rest.split_whitespace().collect();
+                let ticks: f64 = f.get(11).and_then(|v| v.parse().ok()).unwrap_or(0.0)
+                    + f.get(12).and_then(|v| v.parse().ok()).unwrap_or(0.0);
+                ticks / 100.0
+            })
+            .sum()
+    }
+
+    /// (current RSS, peak RSS) summed over instances, in MiB.
+    fn rss_mib(&self) -> (f64, f64) {
+        let mut now = 0.0;
+        let mut peak = 0.0;
+        for c in &self.children {
+            let status =
+                std::fs::read_to_string(format!("/proc/{}/status", c.id())).unwrap_or_default();
+            let kib = |key: &str| {
+                status
+                    .lines()
+                    .find(|l| l.starts_with(key))
+                    .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+                    .unwrap_or(0.0)
+            };
+            now += kib("VmRSS:") / 1024.0;
+            peak += kib("VmHWM:") / 1024.0;
+        }
+        (now, peak)
+    }
+
+    fn graphql_urls(&self) -> Vec<String> {
+        self.ports
+            .iter()
+            .map(|p| format!("http://127.0.0.1:{p}/graphql"))
+            .collect()
+    }
+
+    /// SIGTERM, then wait for the exits (in-flight work finishes).
+    async fn stop(mut self) {
+        for c in &self.children {
+            let _ = std::process::Command::new("kill")
+                .args(["-TERM", &c.id().to_string()])
+                .status();
+        }
+        let deadline = Instant::now() + Duration::from_secs(30);
+        for c in &mut self.children {
+            while c.try_wait().unwrap().is_none() && Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
     }
 }
 
@@ -120,13 +286,30 @@ struct Hit {
     content: Option<String>,
 }
 
+/// The receiver's state: where hits go, and which share of requests to fail.
+#[derive(Clone)]
+struct Rx {
+    tx: mpsc::UnboundedSender<Hit>,
+    fail_percent: u64,
+    seq: Arc<AtomicUsize>,
+    failed: Arc<AtomicUsize>,
+}
+
 async fn receive(
-    State(tx): State<mpsc::UnboundedSender<Hit>>,
+    State(rx): State<Rx>,
     Path(sub): Path<usize>,
     headers: HeaderMap,
     body: Bytes,
-) -> &'static str {
+) -> (StatusCode, &'static str) {
     let at = Instant::now();
+    if rx.fail_percent > 0 {
+        // A multiplicative hash of the request's sequence number: a repeatable coin.
+        let n = rx.seq.fetch_add(1, Ordering::Relaxed) as u64;
+        if (n.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32) % 100 < rx.fail_percent {
+            rx.failed.fetch_add(1, Ordering::Relaxed);
+            return (StatusCode::INTERNAL_SERVER_ERROR, "scripted failure");
+        }
+    }
     let webhook_id = headers
         .get("webhook-id")
         .and_then(|v| v.to_str().ok())
@@ -135,25 +318,33 @@ async fn receive(
     let content = serde_json::from_slice::<Value>(&body)
         .ok()
         .and_then(|b| b["data"]["message"]["content"].as_str().map(String::from));
-    let _ = tx.send(Hit {
+    let _ = rx.tx.send(Hit {
         at,
         sub,
         webhook_id,
         content,
     });
-    "ok"
+    (StatusCode::OK, "ok")
 }
 
 /// Starts the receiver on 127.0.0.1:0; subscription `i` posts to `/hook/{i}`.
-async fn start_receiver() -> (std::net::SocketAddr, mpsc::UnboundedReceiver<Hit>) {
+async fn start_receiver(
+    fail_percent: u64,
+) -> (std::net::SocketAddr, mpsc::UnboundedReceiver<Hit>, Rx) {
     let (tx, rx) = mpsc::unbounded_channel();
+    let state = Rx {
+        tx,
+        fail_percent,
+        seq: Arc::new(AtomicUsize::new(0)),
+        failed: Arc::new(AtomicUsize::new(0)),
+    };
     let router = Router::new()
         .route("/hook/{sub}", post(receive))
-        .with_state(tx);
+        .with_state(state.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
-    (addr, rx)
+    (addr, rx, state)
 }
 
 /// Everything received so far, by message content.
@@ -217,7 +408,8 @@ impl Hits {
 
 struct Api {
     client: reqwest::Client,
-    url: String,
+    /// `/graphql` of every instance; setup uses the first, the load goes round robin.
+    urls: Vec<String>,
     token: String,
 }
 
@@ -225,7 +417,7 @@ impl Api {
     async fn gql(&self, query: &str, variables: Value) -> Value {
         let body: Value = self
             .client
-            .post(&self.url)
+            .post(&self.urls[0])
             .bearer_auth(&self.token)
             .json(&json!({"query": query, "variables": variables}))
             .send()
@@ -262,10 +454,10 @@ async fn send_message(req: reqwest::RequestBuilder) -> Result<(), String> {
 }
 
 impl Api {
-    /// `messageCreate` of an INCOMING text message, built but not sent.
-    fn message(&self, conv: &str, content: &str) -> reqwest::RequestBuilder {
+    /// `messageCreate` of an INCOMING text message to instance `i % n`, built but not sent.
+    fn message(&self, i: usize, conv: &str, content: &str) -> reqwest::RequestBuilder {
         self.client
-            .post(&self.url)
+            .post(&self.urls[i % self.urls.len()])
             .bearer_auth(&self.token)
             .json(&json!({"query": MESSAGE_CREATE, "variables": {"c": conv, "x": content}}))
     }
@@ -292,83 +484,42 @@ async fn attempt_log_caught_up(
     None
 }
 
-fn peak_rss_mib() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
-        })
-        .map_or(0.0, |kib| kib / 1024.0)
-}
-
 #[tokio::main]
 async fn main() {
     // `cargo bench` passes `--bench`; `cargo test --benches` runs nothing heavy.
     if !std::env::args().any(|a| a == "--bench") {
         return;
     }
+    switchboard::startup::install_crypto_provider();
     let quick = std::env::var("BENCH_QUICK").is_ok_and(|v| v == "1");
     let events = env_or("BENCH_EVENTS", if quick { 200 } else { 2000 });
     let subs = env_or("BENCH_SUBS", 4).max(1);
     let rate = env_or("BENCH_RATE", if quick { 100 } else { 500 }).max(1);
     let seconds = env_or("BENCH_SECONDS", if quick { 2 } else { 10 }).max(1);
     let conversations = env_or("BENCH_CONVERSATIONS", 64).max(1);
-
-    let counts = LogCounts::default();
-    tracing_subscriber::registry()
-        .with(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn")))
-        .with(
-            tracing_subscriber::fmt::layer()
-                .with_target(false)
-                .with_writer(std::io::stderr),
-        )
-        .with(counts.clone())
-        .init();
+    let instances = env_or("BENCH_INSTANCES", 1).max(1);
+    let fail_percent = env_or("BENCH_FAIL_PERCENT", 0).min(99) as u64;
+    let backlog = env_or("BENCH_BACKLOG", if quick { 2000 } else { 0 });
 
     let dir = tempfile::tempdir().unwrap();
     let (url, pg) = database_url(dir.path()).await;
     let backend = if pg.is_some() { "PostgreSQL" } else { "SQLite" };
-    let config = Config {
-        database_url: url,
-        listen: "127.0.0.1:0".parse().unwrap(),
-        allow_private_destinations: Some("127.0.0.0/8".into()),
-        db_max_connections: env_or(
-            "SWITCHBOARD_DB_MAX_CONNECTIONS",
-            Config::default().db_max_connections as usize,
-        ) as u32,
-        ..Config::default()
-    };
-    let app = Application::build(config).await.unwrap();
-    let addr = app.local_addr();
-    let db = app.state.db.clone();
-    switchboard::services::users::create(
-        &db,
-        switchboard::services::users::NewUser {
-            email: "bench@example.com".into(),
-            password: PASSWORD.into(),
-            name: None,
-            platform_admin: true,
-        },
-    )
-    .await
-    .unwrap();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(app.run_until(async {
-        let _ = stopped.await;
-    }));
-    let (rx_addr, mut rx) = start_receiver().await;
+    assert!(
+        instances == 1 || pg.is_some(),
+        "BENCH_INSTANCES > 1 needs BENCH_DB=postgres"
+    );
+    let servers = Servers::start(instances, &url, dir.path(), "100ms").await;
+    let db = Database::connect(&url).await.unwrap();
+    let (rx_addr, mut rx, rx_state) = start_receiver(fail_percent).await;
 
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(30))
         .build()
         .unwrap();
-    let gql = format!("http://{addr}/graphql");
-    let login: Value = client
-        .post(&gql)
-        .json(&json!({"query": "mutation($e:String!,$p:String!){ login(email:$e, password:$p){ token } }",
-                      "variables": {"e": "bench@example.com", "p": PASSWORD}}))
+    let urls = servers.graphql_urls();
+    let first: Value = client
+        .post(&urls[0])
+        .json(&json!({"query": "mutation{ firstAdminCreate(input:{email:\"bench@example.com\", password:\"bench-password\"}){ token } }"}))
         .send()
         .await
         .unwrap()
@@ -377,10 +528,10 @@ async fn main() {
         .unwrap();
     let api = Api {
         client: client.clone(),
-        url: gql,
-        token: login["data"]["login"]["token"]
+        urls,
+        token: first["data"]["firstAdminCreate"]["token"]
             .as_str()
-            .unwrap_or_else(|| panic!("login failed: {login}"))
+            .unwrap_or_else(|| panic!("first administrator not created: {first}"))
             .to_string(),
     };
     let account = api
@@ -406,6 +557,7 @@ async fn main() {
             r#"mutation($a:ID!,$i:ID!,$c:ID!){ conversationCreate(input:{accountId:$a, inboxId:$i, contactId:$c}){ conversation{ id } userErrors{ message } } }"#,
             json!({"a": account, "i": inbox, "c": contact}), "conversationCreate", "conversation").await);
     }
+    let mut sub_ids = Vec::with_capacity(subs);
     for i in 0..subs {
         let d = api
             .gql(
@@ -413,24 +565,35 @@ async fn main() {
                 json!({"a": account, "u": format!("http://{rx_addr}/hook/{i}")}),
             )
             .await;
-        assert!(
-            d["webhookSubscriptionCreate"]["webhookSubscription"]["id"].is_string(),
-            "subscription not created: {d}"
+        sub_ids.push(
+            d["webhookSubscriptionCreate"]["webhookSubscription"]["id"]
+                .as_str()
+                .unwrap_or_else(|| panic!("subscription not created: {d}"))
+                .to_string(),
         );
     }
+    let db_size_before = database_size(&db, dir.path()).await;
     let mut hits = Hits::default();
+    let send_all = |prefix: &'static str, from: usize, to: usize| {
+        let api = &api;
+        let convs = &convs;
+        async move {
+            futures::stream::iter(from..to)
+                .map(|i| {
+                    let req = api.message(i, &convs[i % conversations], &format!("{prefix}{i:06}"));
+                    send_message(req)
+                })
+                .buffer_unordered(CONCURRENCY)
+                .filter_map(|r| async move { r.err() })
+                .collect::<Vec<String>>()
+                .await
+        }
+    };
 
     // Phase A: N events as fast as 16 in-flight requests allow.
+    let cpu_a = servers.cpu_seconds();
     let start = Instant::now();
-    let failures: Vec<String> = futures::stream::iter(0..events)
-        .map(|i| {
-            let req = api.message(&convs[i % conversations], &format!("a{i:06}"));
-            send_message(req)
-        })
-        .buffer_unordered(CONCURRENCY)
-        .filter_map(|r| async move { r.err() })
-        .collect()
-        .await;
+    let failures = send_all("a", 0, events).await;
     let api_elapsed = start.elapsed();
     let accepted = events - failures.len();
     if let Some(f) = failures.first() {
@@ -441,6 +604,7 @@ async fn main() {
     }
     let complete = hits.wait_for(&mut rx, accepted * subs).await;
     let end_to_end = hits.last_at.map_or(Duration::ZERO, |l| l - start);
+    let cpu_a = (servers.cpu_seconds() - cpu_a) / end_to_end.as_secs_f64().max(1e-9);
     let log_lag = attempt_log_caught_up(&db, (accepted * subs) as u64, hits.last_at).await;
     hits.settle(&mut rx).await;
     let a_total = hits.total;
@@ -449,12 +613,14 @@ async fn main() {
 
     // Phase B: a fixed event rate; latency to the first delivery of each event.
     let total = rate * seconds;
+    let cpu_b = servers.cpu_seconds();
     let mut ticker = tokio::time::interval(Duration::from_secs_f64(1.0 / rate as f64));
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
     let mut sends = Vec::with_capacity(total);
+    let b_start = Instant::now();
     for i in 0..total {
         ticker.tick().await;
-        let req = api.message(&convs[i % conversations], &format!("b{i:06}"));
+        let req = api.message(i, &convs[i % conversations], &format!("b{i:06}"));
         sends.push(tokio::spawn(async move {
             let sent = Instant::now();
             let r = send_message(req).await;
@@ -497,6 +663,7 @@ async fn main() {
     }
     let b_accepted = total - b_failures.len();
     let b_complete = hits.wait_for(&mut rx, a_total + b_accepted * subs).await;
+    let cpu_b = (servers.cpu_seconds() - cpu_b) / b_start.elapsed().as_secs_f64();
     let b_log_lag =
         attempt_log_caught_up(&db, ((accepted + b_accepted) * subs) as u64, hits.last_at).await;
     hits.settle(&mut rx).await;
@@ -514,31 +681,81 @@ async fn main() {
     all.sort();
     responses.sort();
     let b_incomplete = hits.incomplete("b", total, subs);
+    let (_, peak_ab) = servers.rss_mib();
 
-    // Sizes, then stop the app (its in-flight work finishes) and drop the PostgreSQL database.
-    let db_size = if pg.is_some() {
-        let row = db
-            .query_one_raw(Statement::from_string(
-                db.get_database_backend(),
-                "SELECT pg_database_size(current_database()) AS size",
-            ))
-            .await
-            .unwrap()
-            .unwrap();
-        row.try_get::<i64>("", "size").unwrap() as u64
+    // Phase C: a backlog behind paused subscriptions, then drained.
+    let backlog_report = if backlog > 0 {
+        let set_state = |state: &'static str| {
+            let api = &api;
+            let sub_ids = &sub_ids;
+            async move {
+                for id in sub_ids {
+                    api.gql(
+                        "mutation($i:ID!,$s:SubscriptionState){ webhookSubscriptionUpdate(input:{id:$i, state:$s}){ userErrors{ message } } }",
+                        json!({"i": id, "s": state}),
+                    )
+                    .await;
+                }
+            }
+        };
+        set_state("PAUSED").await;
+        let c_events = backlog.div_ceil(subs);
+        let done_before = (accepted + b_accepted) * subs;
+        let fill = Instant::now();
+        let c_failures = send_all("c", 0, c_events).await;
+        let fill_secs = fill.elapsed().as_secs_f64();
+        let c_accepted = c_events - c_failures.len();
+        // Wait for fan-out: every delivery row of the backlog exists.
+        let want = (done_before + c_accepted * subs) as u64;
+        let deadline = Instant::now() + WAIT;
+        while delivery::Entity::find().count(&db).await.unwrap() < want && Instant::now() < deadline
+        {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        let (rss_pending, _) = servers.rss_mib();
+        let cpu_c = servers.cpu_seconds();
+        let before = hits.total;
+        let drain = Instant::now();
+        set_state("ENABLED").await;
+        // Sample memory while it drains.
+        let mut rss_min = f64::MAX;
+        let mut rss_max: f64 = 0.0;
+        let target = before + c_accepted * subs;
+        let deadline = tokio::time::Instant::now() + WAIT * 5;
+        let mut tick = tokio::time::interval(Duration::from_millis(500));
+        while hits.total < target {
+            tokio::select! {
+                h = rx.recv() => match h { Some(h) => hits.add(h), None => break },
+                _ = tick.tick() => {
+                    let (now, _) = servers.rss_mib();
+                    rss_min = rss_min.min(now);
+                    rss_max = rss_max.max(now);
+                }
+                _ = tokio::time::sleep_until(deadline) => break,
+            }
+        }
+        let drained = drain.elapsed().as_secs_f64();
+        let cpu_c = (servers.cpu_seconds() - cpu_c) / drained;
+        hits.settle(&mut rx).await;
+        Some(format!(
+            "phase C (backlog): {} deliveries queued behind paused subscriptions in {fill_secs:.1} s (RSS then {rss_pending:.0} MiB); drained at {:.0} deliveries/s ({} of {} arrived), server CPU {:.0} %, RSS during the drain {:.0}–{:.0} MiB",
+            c_accepted * subs,
+            (hits.total - before) as f64 / drained,
+            hits.total - before,
+            c_accepted * subs,
+            100.0 * cpu_c,
+            if rss_min == f64::MAX { 0.0 } else { rss_min },
+            rss_max
+        ))
     } else {
-        ["bench.db", "bench.db-wal"]
-            .iter()
-            .map(|f| {
-                std::fs::metadata(dir.path().join(f))
-                    .map(|m| m.len())
-                    .unwrap_or(0)
-            })
-            .sum()
+        None
     };
-    let rss = peak_rss_mib();
-    let _ = stop.send(());
-    let _ = tokio::time::timeout(Duration::from_secs(30), server).await;
+
+    // Sizes, then stop the servers (in-flight work finishes) and drop the PostgreSQL database.
+    let db_size = database_size(&db, dir.path()).await;
+    let (rss_end, rss_peak) = servers.rss_mib();
+    let log_counts = servers.log_counts.clone();
+    servers.stop().await;
     drop(db);
     if let Some((admin, name)) = &pg {
         let conn = Database::connect(admin).await.unwrap();
@@ -548,14 +765,21 @@ async fn main() {
     }
 
     println!(
-        "delivery bench ({backend}, {subs} subscriptions/event, {events} events{}): accepted {:.0} events/s; {:.0} deliveries/s end to end; duplicates {a_dups}{}",
+        "delivery bench ({backend}, {instances} instance{}, {subs} subscriptions/event, {events} events{}{}): accepted {:.0} events/s; {:.0} deliveries/s end to end; server CPU {:.0} % of one core; duplicates {a_dups}{}",
+        if instances > 1 { "s" } else { "" },
         if conversations > 1 {
             format!(" over {conversations} conversations")
         } else {
             String::new()
         },
+        if fail_percent > 0 {
+            format!(", receiver fails {fail_percent} %")
+        } else {
+            String::new()
+        },
         accepted as f64 / api_elapsed.as_secs_f64(),
         (accepted * subs) as f64 / end_to_end.as_secs_f64(),
+        100.0 * cpu_a,
         if complete && a_incomplete == 0 {
             String::new()
         } else {
@@ -581,7 +805,7 @@ async fn main() {
         quantiles(&responses)
     );
     println!(
-        "  phase B: {} events, API answered {answered_rate:.0} events/s{}, {} failed, duplicates {}, incomplete {}{}; attempt log all SUCCEEDED {} after the last delivery",
+        "  phase B: {} events, API answered {answered_rate:.0} events/s{}, {} failed, duplicates {}, incomplete {}{}; server CPU {:.0} %; attempt log all SUCCEEDED {} after the last delivery",
         total,
         if answered_rate < 0.95 * rate as f64 {
             " (BELOW the offered rate: the latencies above are mostly queueing)"
@@ -592,14 +816,24 @@ async fn main() {
         hits.duplicates - a_dups,
         b_incomplete,
         if b_complete { "" } else { " (timeout)" },
+        100.0 * cpu_b,
         b_log_lag.map_or("NOT (timeout)".into(), ms)
     );
+    if let Some(r) = backlog_report {
+        println!("{r}");
+    }
+    if fail_percent > 0 {
+        println!(
+            "  receiver failures answered: {} (each retried until it succeeded)",
+            rx_state.failed.load(Ordering::Relaxed)
+        );
+    }
     println!(
-        "peak RSS {rss:.1} MiB; database {:.1} MiB{}; app log: {} warnings, {} errors; unreadable bodies {}",
-        db_size as f64 / 1048576.0,
+        "server RSS peak {rss_peak:.1} MiB (after phases A and B {peak_ab:.1}), at the end {rss_end:.1} MiB; database grew {:.1} MiB{}; server log: {} warnings, {} errors; unreadable bodies {}",
+        (db_size.saturating_sub(db_size_before)) as f64 / 1048576.0,
         if pg.is_some() { "" } else { " (db + wal)" },
-        counts.0[0].load(Ordering::Relaxed),
-        counts.0[1].load(Ordering::Relaxed),
+        log_counts[0].load(Ordering::Relaxed),
+        log_counts[1].load(Ordering::Relaxed),
         hits.unreadable
     );
     let ceiling = loopback_ceiling(&client, (events * subs).max(1000)).await;
@@ -608,6 +842,26 @@ async fn main() {
         "loopback ceiling (plain reqwest client -> bare axum receiver, {CONCURRENCY} in flight, no database): {ceiling:.0} requests/s; end-to-end deliveries are {:.0} % of it",
         100.0 * delivered / ceiling
     );
+}
+
+/// Bytes on disk: `pg_database_size`, or the SQLite file and its WAL.
+async fn database_size(db: &DatabaseConnection, dir: &std::path::Path) -> u64 {
+    if db.get_database_backend() == sea_orm::DatabaseBackend::Postgres {
+        let row = db
+            .query_one_raw(Statement::from_string(
+                db.get_database_backend(),
+                "SELECT pg_database_size(current_database()) AS size",
+            ))
+            .await
+            .unwrap()
+            .unwrap();
+        row.try_get::<i64>("", "size").unwrap() as u64
+    } else {
+        ["bench.db", "bench.db-wal"]
+            .iter()
+            .map(|f| std::fs::metadata(dir.join(f)).map(|m| m.len()).unwrap_or(0))
+            .sum()
+    }
 }
 
 /// The ceiling of this machine for the same traffic: a plain reqwest client posting a STANDARD-sized

@@ -1,7 +1,8 @@
 //! Portable (SQLite + PostgreSQL) schema migrations of Switchboard.
 //!
 //! The schema is the one of `docs/data-model.md`; it is built only with sea-query's schema
-//! builder (no raw SQL) so the same migration runs on both backends. The application applies
+//! builder (no raw SQL, but for one PostgreSQL-only storage setting in 000007) so the same
+//! migration runs on both backends. The application applies
 //! it with `Migrator::up(&db, None)`.
 
 pub use sea_orm_migration::prelude::*;
@@ -12,6 +13,7 @@ mod m20261121_000003_open_deliveries_index;
 mod m20261121_000004_create_partners;
 mod m20261121_000005_create_stories_and_presence;
 mod m20261121_000006_create_bot_connections;
+mod m20261121_000007_claim_indexes;
 
 pub struct Migrator;
 
@@ -25,6 +27,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261121_000004_create_partners::Migration),
             Box::new(m20261121_000005_create_stories_and_presence::Migration),
             Box::new(m20261121_000006_create_bot_connections::Migration),
+            Box::new(m20261121_000007_claim_indexes::Migration),
         ]
     }
 }

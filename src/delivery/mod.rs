@@ -372,37 +372,55 @@ async fn claim_due(
     let lease_until = now + chrono::Duration::from_std(engine.settings.lease)?;
     let overdue = now - chrono::Duration::from_std(engine.settings.overdue_grace)?;
     let pg = engine.is_postgres();
-    let p = |n: usize| if pg { format!("${n}") } else { "?".to_string() };
-    let busy_clause = if busy.is_empty() {
-        String::new()
-    } else {
+    let busy_list = busy
+        .iter()
+        .map(i64::to_string)
+        .collect::<Vec<_>>()
+        .join(",");
+    let sql = if pg {
+        // Per enabled subscription, its oldest pending deliveries by an ordered scan of
+        // `idx_deliveries_pending` (dead entries get marked as the scan passes, and a paused
+        // subscription's backlog is never read), plus retries overdue by the grace
+        // (`idx_deliveries_retrying`), each locked skipping locked rows; the oldest `limit` of
+        // those are claimed. (Locking is not allowed under UNION, hence the CTEs.)
+        let not_busy = if busy.is_empty() {
+            String::new()
+        } else {
+            format!(" AND s.id NOT IN ({busy_list})")
+        };
         format!(
-            " AND d.subscription_id NOT IN ({})",
-            busy.iter()
-                .map(i64::to_string)
-                .collect::<Vec<_>>()
-                .join(",")
+            "WITH pending AS (\
+               SELECT p.id FROM webhook_subscriptions s CROSS JOIN LATERAL (\
+                 SELECT d.id FROM deliveries d \
+                 WHERE d.subscription_id = s.id AND d.status = 'PENDING' AND d.next_attempt_at <= $3 \
+                   AND (d.claimed_until IS NULL OR d.claimed_until < $5) \
+                 ORDER BY d.id LIMIT $6 FOR UPDATE SKIP LOCKED) p \
+               WHERE s.state = 'ENABLED'{not_busy}), \
+             overdue AS (\
+               SELECT d.id FROM deliveries d JOIN webhook_subscriptions s ON s.id = d.subscription_id \
+               WHERE d.status = 'RETRYING' AND d.next_attempt_at <= $4 AND s.state = 'ENABLED'{not_busy} \
+                 AND (d.claimed_until IS NULL OR d.claimed_until < $5) \
+               ORDER BY d.id LIMIT $6 FOR UPDATE OF d SKIP LOCKED) \
+             UPDATE deliveries SET claimed_until = $1, updated_at = $2 WHERE id IN (\
+               SELECT id FROM (SELECT id FROM pending UNION ALL SELECT id FROM overdue) c \
+               ORDER BY id LIMIT $6) \
+             RETURNING *"
+        )
+    } else {
+        let busy_clause = if busy.is_empty() {
+            String::new()
+        } else {
+            format!(" AND d.subscription_id NOT IN ({busy_list})")
+        };
+        format!(
+            "UPDATE deliveries SET claimed_until = ?, updated_at = ? WHERE id IN (\
+               SELECT d.id FROM deliveries d JOIN webhook_subscriptions s ON s.id = d.subscription_id \
+               WHERE d.status IN ('PENDING', 'RETRYING') AND s.state = 'ENABLED' \
+                 AND ((d.status = 'PENDING' AND d.next_attempt_at <= ?) OR (d.status = 'RETRYING' AND d.next_attempt_at <= ?)) \
+                 AND (d.claimed_until IS NULL OR d.claimed_until < ?){busy_clause} \
+               ORDER BY d.id LIMIT ?) RETURNING *"
         )
     };
-    let sql = format!(
-        "UPDATE deliveries SET claimed_until = {p1}, updated_at = {p2} WHERE id IN (\
-           SELECT d.id FROM deliveries d JOIN webhook_subscriptions s ON s.id = d.subscription_id \
-           WHERE d.status IN ('PENDING', 'RETRYING') AND s.state = 'ENABLED' \
-             AND ((d.status = 'PENDING' AND d.next_attempt_at <= {p3}) OR (d.status = 'RETRYING' AND d.next_attempt_at <= {p4})) \
-             AND (d.claimed_until IS NULL OR d.claimed_until < {p5}){busy_clause} \
-           ORDER BY d.id LIMIT {p6}{lock}) RETURNING *",
-        p1 = p(1),
-        p2 = p(2),
-        p3 = p(3),
-        p4 = p(4),
-        p5 = p(5),
-        p6 = p(6),
-        lock = if pg {
-            " FOR UPDATE OF d SKIP LOCKED"
-        } else {
-            ""
-        },
-    );
     let stmt = Statement::from_sql_and_values(
         engine.db.get_database_backend(),
         sql,
