@@ -9,7 +9,8 @@
 //! Knobs:
 //! - `BENCH_INSTANCES` (1): server processes over the same database (PostgreSQL for more than
 //!   one); the load goes round robin to their APIs;
-//! - `BENCH_EVENTS` (2000): phase A events (30000 × 4 subscriptions ≈ a minute sustained);
+//! - `BENCH_EVENTS` (2000): phase A events; or `BENCH_DURATION` (seconds): phase A sends for
+//!   that long instead (`BENCH_DURATION=60` for a minute sustained);
 //! - `BENCH_SUBS` (4): subscriptions per event;
 //! - `BENCH_RATE` (500/s) and `BENCH_SECONDS` (10): phase B;
 //! - `BENCH_FAIL_PERCENT` (0): the receiver answers 500 to this share of requests, picked at
@@ -493,6 +494,11 @@ async fn main() {
     switchboard::startup::install_crypto_provider();
     let quick = std::env::var("BENCH_QUICK").is_ok_and(|v| v == "1");
     let events = env_or("BENCH_EVENTS", if quick { 200 } else { 2000 });
+    // Phase A by time instead of by count.
+    let duration = std::env::var("BENCH_DURATION")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+        .map(Duration::from_secs);
     let subs = env_or("BENCH_SUBS", 4).max(1);
     let rate = env_or("BENCH_RATE", if quick { 100 } else { 500 }).max(1);
     let seconds = env_or("BENCH_SECONDS", if quick { 2 } else { 10 }).max(1);
@@ -574,26 +580,35 @@ async fn main() {
     }
     let db_size_before = database_size(&db, dir.path()).await;
     let mut hits = Hits::default();
-    let send_all = |prefix: &'static str, from: usize, to: usize| {
+    // Sends events `from..to`, or until `until` when given; returns the failures and how many
+    // were sent.
+    let send_all = |prefix: &'static str, from: usize, to: usize, until: Option<Instant>| {
         let api = &api;
         let convs = &convs;
         async move {
-            futures::stream::iter(from..to)
+            let sent = AtomicUsize::new(0);
+            let failures = futures::stream::iter(from..to)
+                .take_while(|_| std::future::ready(until.is_none_or(|u| Instant::now() < u)))
                 .map(|i| {
+                    sent.fetch_add(1, Ordering::Relaxed);
                     let req = api.message(i, &convs[i % conversations], &format!("{prefix}{i:06}"));
                     send_message(req)
                 })
                 .buffer_unordered(CONCURRENCY)
                 .filter_map(|r| async move { r.err() })
                 .collect::<Vec<String>>()
-                .await
+                .await;
+            (failures, sent.into_inner())
         }
     };
 
     // Phase A: N events as fast as 16 in-flight requests allow.
     let cpu_a = servers.cpu_seconds();
     let start = Instant::now();
-    let failures = send_all("a", 0, events).await;
+    let (failures, events) = match duration {
+        Some(d) => send_all("a", 0, usize::MAX, Some(start + d)).await,
+        None => send_all("a", 0, events, None).await,
+    };
     let api_elapsed = start.elapsed();
     let accepted = events - failures.len();
     if let Some(f) = failures.first() {
@@ -702,7 +717,7 @@ async fn main() {
         let c_events = backlog.div_ceil(subs);
         let done_before = (accepted + b_accepted) * subs;
         let fill = Instant::now();
-        let c_failures = send_all("c", 0, c_events).await;
+        let (c_failures, _) = send_all("c", 0, c_events, None).await;
         let fill_secs = fill.elapsed().as_secs_f64();
         let c_accepted = c_events - c_failures.len();
         // Wait for fan-out: every delivery row of the backlog exists.
