@@ -6,23 +6,15 @@ use serde_json::json;
 
 use crate::{
     binary::Server,
-    helpers::{fresh_pg_database, wants_postgres},
+    helpers::binary_database_url,
     receiver::{Receiver, Reply},
 };
 
 #[tokio::test]
 async fn kill_9_with_deliveries_in_flight_loses_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let db_url = if wants_postgres() {
-        match fresh_pg_database().await {
-            Some(u) => u,
-            None => return,
-        }
-    } else {
-        format!(
-            "sqlite://{}?mode=rwc",
-            dir.path().join("crash.db").display()
-        )
+    let Some(db_url) = binary_database_url(dir.path(), "crash.db").await else {
+        return;
     };
     let rx = Receiver::start().await;
     rx.default_reply(Reply::Slow(Duration::from_millis(300)));

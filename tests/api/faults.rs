@@ -24,7 +24,7 @@ use tokio::{
 
 use crate::{
     binary::{Server, free_port},
-    helpers::{fresh_pg_database, in_ci, wants_postgres},
+    helpers::{binary_database_url, fresh_pg_database, in_ci, wants_postgres},
     receiver::{Receiver, Reply},
 };
 
@@ -689,16 +689,8 @@ async fn hostile_receiver() -> std::net::SocketAddr {
 #[tokio::test]
 async fn hostile_receivers_end_with_the_right_error_kind_in_time_and_memory_stays_flat() {
     let dir = tempfile::tempdir().unwrap();
-    let db_url = if wants_postgres() {
-        match fresh_pg_database().await {
-            Some(u) => u,
-            None => return,
-        }
-    } else {
-        format!(
-            "sqlite://{}?mode=rwc",
-            dir.path().join("hostile.db").display()
-        )
+    let Some(db_url) = binary_database_url(dir.path(), "hostile.db").await else {
+        return;
     };
     let addr = hostile_receiver().await;
     let paths = ["/hang", "/trickle", "/big", "/reset", "/redirect"];
@@ -834,16 +826,8 @@ async fn with_20_percent_random_failures_every_delivery_succeeds_and_attempts_ma
         .and_then(|v| v.parse().ok())
         .unwrap_or(1_000);
     let dir = tempfile::tempdir().unwrap();
-    let db_url = if wants_postgres() {
-        match fresh_pg_database().await {
-            Some(u) => u,
-            None => return,
-        }
-    } else {
-        format!(
-            "sqlite://{}?mode=rwc",
-            dir.path().join("flaky.db").display()
-        )
+    let Some(db_url) = binary_database_url(dir.path(), "flaky.db").await else {
+        return;
     };
     let rx = Receiver::start().await;
     let paths = ["/1", "/2", "/3", "/4", "/5"];

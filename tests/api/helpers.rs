@@ -55,6 +55,17 @@ pub async fn fresh_pg_database() -> Option<String> {
     Some(format!("{base}/{name}"))
 }
 
+/// The database for a test that runs the real binary: a fresh PostgreSQL database on the
+/// PostgreSQL leg, else the SQLite file `name` in `dir`. `None` when PostgreSQL was asked for and
+/// is away (outside CI).
+pub async fn binary_database_url(dir: &std::path::Path, name: &str) -> Option<String> {
+    if wants_postgres() {
+        fresh_pg_database().await
+    } else {
+        Some(format!("sqlite://{}?mode=rwc", dir.join(name).display()))
+    }
+}
+
 pub struct TestApp {
     pub addr: std::net::SocketAddr,
     pub client: reqwest::Client,
