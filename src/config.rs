@@ -126,6 +126,9 @@ pub struct Config {
     pub retry_overdue_grace: Duration,
     /// `all` (default), `api` or `worker`; `serve --role` overrides it.
     pub role: Role,
+    /// Attempts in flight at once per subscription on one instance. They start in event order;
+    /// with `1` a subscription's deliveries are also sent strictly one after another.
+    pub delivery_concurrency: usize,
     /// On SIGTERM, how long in-flight attempts may take to finish before the process exits
     /// (their deliveries are retaken by another instance when their lease runs out).
     #[serde(with = "humantime_serde")]
@@ -159,6 +162,7 @@ impl Default for Config {
             retry_overdue_grace: Duration::from_secs(60),
             role: Role::All,
             shutdown_grace: Duration::from_secs(20),
+            delivery_concurrency: 8,
         }
     }
 }

@@ -110,6 +110,8 @@ pub struct EngineSettings {
     pub overdue_grace: Duration,
     pub disable_after: Duration,
     pub idle_poll: Duration,
+    /// Attempts in flight at once per subscription.
+    pub concurrency: usize,
 }
 
 impl EngineSettings {
@@ -130,6 +132,7 @@ impl EngineSettings {
             overdue_grace: c.retry_overdue_grace,
             disable_after: c.disable_failing_after,
             idle_poll: Duration::from_millis(500),
+            concurrency: c.delivery_concurrency.clamp(1, 256),
         }
     }
 }
@@ -147,6 +150,11 @@ pub struct Engine {
     pub live: tokio::sync::broadcast::Sender<LiveAttempt>,
     /// Cancelled when the instance shuts down: no new attempt starts after it.
     stopping: CancellationToken,
+    /// PostgreSQL: whether some instance has live subscribers, so attempts must be announced
+    /// (see [`live`]).
+    announcing: std::sync::atomic::AtomicBool,
+    /// Signalled when a live subscriber arrives here (see [`live`]).
+    pub watchers_changed: Notify,
 }
 
 impl Engine {
@@ -156,6 +164,16 @@ impl Engine {
 
     pub fn is_postgres(&self) -> bool {
         self.db.get_database_backend() == DatabaseBackend::Postgres
+    }
+
+    /// Whether logged attempts are announced to other instances' live subscribers.
+    pub fn announcing(&self) -> bool {
+        self.announcing.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn set_announcing(&self, on: bool) {
+        self.announcing
+            .store(on, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Wakes the dispatcher (after fan-out or an operator's retry).
@@ -189,6 +207,8 @@ pub async fn start(
         retries,
         live,
         stopping: shutdown.clone(),
+        announcing: std::sync::atomic::AtomicBool::new(false),
+        watchers_changed: Notify::new(),
     });
     let mut handles = Vec::new();
     if engine.is_postgres() {
@@ -265,7 +285,58 @@ fn subscription_matches(s: &ws::Model, names: &HashSet<String>, e: &event::Model
 }
 
 /// Turns up to `limit` undispatched events into deliveries. Returns how many events it took.
-pub async fn fan_out_batch(engine: &Engine, limit: u64) -> anyhow::Result<usize> {
+///
+/// The deliveries of an enabled subscription that is idle here and has nothing else pending
+/// are claimed as they are inserted and sent straight away (no claim query, no wait for the
+/// dispatcher): the common case of a quiet system pays one transaction from commit to request.
+pub async fn fan_out_batch(engine: &Arc<Engine>, limit: u64) -> anyhow::Result<usize> {
+    let mut reserved: Vec<i64> = Vec::new();
+    let r = fan_out_in_txn(engine, limit, &mut reserved).await;
+    match r {
+        Ok((n, direct)) => {
+            for (sub, ds) in direct {
+                spawn_group(engine.clone(), sub, ds);
+            }
+            Ok(n)
+        }
+        Err(e) => {
+            // Nothing was claimed: give the subscriptions back to the dispatcher.
+            let mut inflight = engine.inflight.lock().expect("inflight lock");
+            for id in reserved {
+                inflight.remove(&id);
+            }
+            Err(e)
+        }
+    }
+}
+
+/// Marks `sub` busy here unless it already is; returns whether it did.
+fn reserve(engine: &Engine, sub: i64) -> bool {
+    engine.inflight.lock().expect("inflight lock").insert(sub)
+}
+
+/// Sends a subscription's claimed deliveries in the background; the subscription must have
+/// been marked busy ([`reserve`]), and is free again when they are sent.
+fn spawn_group(engine: Arc<Engine>, sub: ws::Model, ds: Vec<delivery::Model>) {
+    tokio::spawn(async move {
+        let sub_id = sub.id;
+        send_group(&engine, sub, ds).await;
+        engine
+            .inflight
+            .lock()
+            .expect("inflight lock")
+            .remove(&sub_id);
+        engine.wake();
+    });
+}
+
+type DirectGroups = Vec<(ws::Model, Vec<delivery::Model>)>;
+
+async fn fan_out_in_txn(
+    engine: &Engine,
+    limit: u64,
+    reserved: &mut Vec<i64>,
+) -> anyhow::Result<(usize, DirectGroups)> {
     let txn = crate::db::begin_write(&engine.db).await?;
     let mut q = event::Entity::find()
         .filter(event::Column::DispatchedAt.is_null())
@@ -276,7 +347,7 @@ pub async fn fan_out_batch(engine: &Engine, limit: u64) -> anyhow::Result<usize>
     }
     let events = q.all(&txn).await?;
     if events.is_empty() {
-        return Ok(0);
+        return Ok((0, Vec::new()));
     }
     let accounts: HashSet<i64> = events.iter().map(|e| e.account_id).collect();
     let subs = ws::Entity::find()
@@ -347,10 +418,72 @@ pub async fn fan_out_batch(engine: &Engine, limit: u64) -> anyhow::Result<usize>
             });
         }
     }
-    for chunk in rows.chunks(200) {
+    // Subscriptions whose new deliveries go straight out: enabled, idle here (reserved now, so
+    // the dispatcher leaves them alone), and with no older delivery pending anywhere (which
+    // must go first, or is being sent by another instance).
+    let mut direct: HashSet<i64> = HashSet::new();
+    if !engine.stopping.is_cancelled() {
+        let with_rows: HashSet<i64> = rows
+            .iter()
+            .filter_map(|r| r.subscription_id.try_as_ref().copied())
+            .collect();
+        for (s, _) in &subs {
+            if with_rows.contains(&s.id)
+                && s.state == SubscriptionState::Enabled
+                && reserve(engine, s.id)
+            {
+                reserved.push(s.id);
+                direct.insert(s.id);
+            }
+        }
+        if !direct.is_empty() {
+            let list = direct
+                .iter()
+                .map(i64::to_string)
+                .collect::<Vec<_>>()
+                .join(",");
+            let sql = format!(
+                "SELECT s.id FROM webhook_subscriptions s WHERE s.id IN ({list}) AND EXISTS (\
+                   SELECT 1 FROM deliveries d WHERE d.subscription_id = s.id AND d.status = 'PENDING')"
+            );
+            let busy = txn
+                .query_all_raw(Statement::from_string(txn.get_database_backend(), sql))
+                .await?;
+            let mut inflight = engine.inflight.lock().expect("inflight lock");
+            for row in busy {
+                let id: i64 = row.try_get_by_index(0)?;
+                direct.remove(&id);
+                inflight.remove(&id);
+                reserved.retain(|r| *r != id);
+            }
+        }
+    }
+    let lease_until = now + chrono::Duration::from_std(engine.settings.lease)?;
+    let (now_rows, later_rows): (Vec<_>, Vec<_>) = rows.into_iter().partition(|r| {
+        r.subscription_id
+            .try_as_ref()
+            .is_some_and(|s| direct.contains(s))
+    });
+    for chunk in later_rows.chunks(200) {
         delivery::Entity::insert_many(chunk.to_vec())
             .exec_without_returning(&txn)
             .await?;
+    }
+    let mut claimed = Vec::with_capacity(now_rows.len());
+    for chunk in now_rows.chunks(200) {
+        let chunk: Vec<delivery::ActiveModel> = chunk
+            .iter()
+            .cloned()
+            .map(|mut r| {
+                r.claimed_until = Set(Some(lease_until));
+                r
+            })
+            .collect();
+        claimed.extend(
+            delivery::Entity::insert_many(chunk)
+                .exec_with_returning(&txn)
+                .await?,
+        );
     }
     let ids: Vec<i64> = events.iter().map(|e| e.id).collect();
     event::Entity::update_many()
@@ -359,7 +492,20 @@ pub async fn fan_out_batch(engine: &Engine, limit: u64) -> anyhow::Result<usize>
         .exec(&txn)
         .await?;
     txn.commit().await?;
-    Ok(events.len())
+    // Every reserved subscription has rows here (only those were reserved), so each is freed
+    // when its group has been sent.
+    let mut groups: HashMap<i64, Vec<delivery::Model>> = HashMap::new();
+    for d in claimed {
+        groups.entry(d.subscription_id).or_default().push(d);
+    }
+    let mut out = Vec::with_capacity(groups.len());
+    for (s, _) in subs {
+        if let Some(mut ds) = groups.remove(&s.id) {
+            ds.sort_by_key(|d| d.id);
+            out.push((s, ds));
+        }
+    }
+    Ok((events.len(), out))
 }
 
 /// Claims due deliveries of enabled subscriptions, skipping subscriptions busy in this process.
@@ -502,22 +648,14 @@ async fn dispatch_loop(engine: Arc<Engine>, shutdown: CancellationToken) {
             let Some(ds) = groups.remove(&sub.id) else {
                 continue;
             };
-            engine
-                .inflight
-                .lock()
-                .expect("inflight lock")
-                .insert(sub.id);
-            let engine = engine.clone();
-            tokio::spawn(async move {
-                let sub_id = sub.id;
-                send_group(&engine, sub, ds).await;
-                engine
-                    .inflight
-                    .lock()
-                    .expect("inflight lock")
-                    .remove(&sub_id);
-                engine.wake();
-            });
+            if !reserve(&engine, sub.id) {
+                // Fan-out started sending this subscription's new deliveries meanwhile; these
+                // wait for it (their lease runs out unless released).
+                let ids: Vec<i64> = ds.iter().map(|d| d.id).collect();
+                release_claims(&engine, &ids, "the subscription got busy").await;
+                continue;
+            }
+            spawn_group(engine.clone(), sub, ds);
         }
     }
     // Let in-flight groups finish (bounded by the HTTP timeout).
@@ -530,8 +668,10 @@ async fn dispatch_loop(engine: Arc<Engine>, shutdown: CancellationToken) {
     }
 }
 
-/// Sends one subscription's claimed deliveries in order.
+/// Sends one subscription's claimed deliveries: started in order, at most
+/// `settings.concurrency` in flight, each recorded as it completes.
 async fn send_group(engine: &Engine, sub: ws::Model, deliveries: Vec<delivery::Model>) {
+    use futures::stream::{FuturesUnordered, StreamExt};
     let secrets = match active_secrets(&engine.keys, &sub) {
         Ok(s) => s,
         Err(e) => {
@@ -542,16 +682,25 @@ async fn send_group(engine: &Engine, sub: ws::Model, deliveries: Vec<delivery::M
     let started = Instant::now();
     let n = deliveries.len();
     let mut deliveries = deliveries.into_iter();
-    while let Some(d) = deliveries.next() {
-        if engine.stopping.is_cancelled() {
-            // Leaving: hand the unsent rest back at once instead of at the end of the lease.
-            let rest: Vec<i64> = std::iter::once(d.id)
-                .chain(deliveries.map(|d| d.id))
-                .collect();
-            release_claims(engine, &rest).await;
-            break;
+    let mut running = FuturesUnordered::new();
+    loop {
+        while running.len() < engine.settings.concurrency {
+            let Some(d) = deliveries.next() else {
+                break;
+            };
+            if engine.stopping.is_cancelled() {
+                // Leaving: hand the unsent rest back at once instead of at the end of the lease.
+                let rest: Vec<i64> = std::iter::once(d.id)
+                    .chain(deliveries.by_ref().map(|d| d.id))
+                    .collect();
+                release_claims(engine, &rest, "shutting down").await;
+                break;
+            }
+            running.push(attempt(engine, &sub, &secrets, d));
         }
-        let rec = attempt(engine, &sub, &secrets, d).await;
+        let Some(rec) = running.next().await else {
+            break;
+        };
         if engine.recorder.send(rec).await.is_err() {
             tracing::error!("recorder stopped; attempt not recorded");
         }
@@ -566,7 +715,7 @@ async fn send_group(engine: &Engine, sub: ws::Model, deliveries: Vec<delivery::M
 
 /// Clears the lease of claimed deliveries that will not be sent here, so any instance can
 /// take them now. (If this fails, the lease simply runs out.)
-async fn release_claims(engine: &Engine, ids: &[i64]) {
+async fn release_claims(engine: &Engine, ids: &[i64], why: &'static str) {
     let r = delivery::Entity::update_many()
         .col_expr(
             delivery::Column::ClaimedUntil,
@@ -576,10 +725,7 @@ async fn release_claims(engine: &Engine, ids: &[i64]) {
         .exec(&engine.db)
         .await;
     match r {
-        Ok(_) => tracing::info!(
-            deliveries = ids.len(),
-            "shutting down: unsent claims released"
-        ),
+        Ok(_) => tracing::info!(deliveries = ids.len(), why, "unsent claims released"),
         Err(e) => tracing::warn!(error = %e, "could not release claims; their lease will expire"),
     }
 }
@@ -937,9 +1083,9 @@ pub async fn record_batch(engine: &Engine, batch: &[AttemptRecord]) -> anyhow::R
     for chunk in updates.chunks(100) {
         update_deliveries(&txn, chunk).await?;
     }
-    // On PostgreSQL attempts are announced to every instance (see `live`); on SQLite the
-    // inserted rows go to this process's subscribers.
-    if engine.is_postgres() {
+    // On PostgreSQL attempts are announced to every instance while anyone watches (see
+    // `live`); on SQLite the inserted rows go to this process's subscribers.
+    if engine.is_postgres() && engine.announcing() {
         let items: Vec<live::Announced> = batch
             .iter()
             .map(|r| live::Announced {

@@ -54,7 +54,10 @@ impl SubscriptionRoot {
         let event = f.event;
         // Platform administrators count as ADMINISTRATOR everywhere (`role_in`).
         let admin_of = move |acc: i64| who.role_in(acc) == Some(entity::enums::Role::Administrator);
-        let rx = state(ctx).engine.live.subscribe();
+        let engine = &state(ctx).engine;
+        let rx = engine.live.subscribe();
+        // On PostgreSQL: have every instance announce its attempts from now on.
+        engine.watchers_changed.notify_one();
         let items = futures::stream::unfold(rx, |mut rx| async move {
             match rx.recv().await {
                 Ok(l) => Some((Ok(l), rx)),

@@ -437,9 +437,14 @@ fn loopback_alias() -> Option<String> {
         })
 }
 
+/// With `SWITCHBOARD_DELIVERY_CONCURRENCY=1` a subscription's deliveries are sent strictly one
+/// after another, so the receiver sees them in event order.
 #[tokio::test]
 async fn a_paused_subscription_keeps_events_and_drains_them_in_order_on_resume() {
-    let app = spawn_app!(fast_delivery);
+    let app = spawn_app!(|c| {
+        fast_delivery(c);
+        c.delivery_concurrency = 1;
+    });
     let (admin, account, seeded) = setup(&app).await;
     let rx = Receiver::start().await;
     let (sub, _) = app
@@ -826,4 +831,89 @@ async fn delivery_stats_count_attempts_by_outcome_per_bucket_and_subscription() 
     let stranger = app.user_token("stranger@example.com", false).await;
     let r = app.gql(Some(&stranger), STATS, json!({"a": account})).await;
     assert!(r["data"]["account"].is_null(), "{r}");
+}
+
+/// A subscription's backlog goes out several at a time (`SWITCHBOARD_DELIVERY_CONCURRENCY`),
+/// never more than the setting, and started in event order.
+#[tokio::test]
+async fn a_subscription_gets_at_most_the_configured_attempts_at_once() {
+    let app = spawn_app!(|c| {
+        fast_delivery(c);
+        c.delivery_concurrency = 4;
+    });
+    let (admin, account, seeded) = setup(&app).await;
+    let rx = Receiver::start().await;
+    rx.default_reply(Reply::Slow(Duration::from_millis(150)));
+    let (sub, _) = app
+        .subscribe(
+            &admin,
+            &account,
+            &rx.url("/hook"),
+            &["message_created"],
+            "STANDARD",
+        )
+        .await;
+    let pause = "mutation($s:ID!,$st:SubscriptionState!){ webhookSubscriptionUpdate(input:{id:$s, state:$st}){ webhookSubscription{ state } userErrors{ code } } }";
+    app.gql_ok(Some(&admin), pause, json!({"s": sub, "st": "PAUSED"}))
+        .await;
+    for i in 0..16 {
+        app.send_message(
+            &admin,
+            &seeded.conversation,
+            "INCOMING",
+            &format!("m{i:02}"),
+        )
+        .await;
+    }
+    let started = std::time::Instant::now();
+    app.gql_ok(Some(&admin), pause, json!({"s": sub, "st": "ENABLED"}))
+        .await;
+    let got = rx.wait_for(16, Duration::from_secs(10)).await;
+    let took = started.elapsed();
+    assert_eq!(rx.max_in_flight(), 4, "four at a time, never more");
+    // One at a time would take 16 × 150 ms.
+    assert!(
+        took < Duration::from_millis(16 * 150),
+        "sent in parallel: {took:?}"
+    );
+    // Started in order: each group of four arrives before the next group starts.
+    let order: Vec<String> = got
+        .iter()
+        .map(|r| {
+            r.json()["data"]["message"]["content"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    for (i, content) in order.iter().enumerate() {
+        let n: usize = content[1..].parse().unwrap();
+        assert!(n / 4 == i / 4, "m{n:02} arrived as #{i}: {order:?}");
+    }
+    // Each attempt is logged as it completes.
+    let mut done = Value::Null;
+    for _ in 0..50 {
+        done = app
+            .gql_ok(
+                Some(&admin),
+                "query($a:ID!){ account(id:$a){ deliveries(first:50){ edges{ node{ status attemptCount } } } } }",
+                json!({"a": account}),
+            )
+            .await;
+        let all_done = done["account"]["deliveries"]["edges"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["node"]["status"] == "SUCCEEDED");
+        if all_done {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let edges = done["account"]["deliveries"]["edges"].as_array().unwrap();
+    assert_eq!(edges.len(), 16);
+    for e in edges {
+        assert_eq!(e["node"]["status"], "SUCCEEDED", "{e}");
+        assert_eq!(e["node"]["attemptCount"], 1, "{e}");
+    }
 }

@@ -236,3 +236,62 @@ async fn attempts_reach_subscribers_on_every_instance() {
         assert!(seen.insert(id.clone()), "attempt {id} announced twice");
     }
 }
+
+/// Waits up to `within` for `f` to hold, polling every 50 ms.
+async fn eventually(within: Duration, f: impl Fn() -> bool) -> bool {
+    let until = tokio::time::Instant::now() + within;
+    while tokio::time::Instant::now() < until {
+        if f() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    f()
+}
+
+/// On PostgreSQL, attempts are announced (NOTIFY, which serialises every announcing commit on
+/// the server's notification lock) only while some instance has a live subscriber.
+#[tokio::test]
+async fn attempts_are_announced_only_while_someone_watches() {
+    if !crate::helpers::wants_postgres() {
+        eprintln!(
+            "attempts_are_announced_only_while_someone_watches: runs on the PostgreSQL leg (SWITCHBOARD_TEST_DB=postgres)"
+        );
+        return;
+    }
+    let a = spawn_app!(fast_delivery);
+    let b = a.another_instance().await;
+    let admin = a.admin_token().await;
+    // Two lock checks pass with nobody watching.
+    tokio::time::sleep(Duration::from_millis(2200)).await;
+    assert!(!a.state.engine.announcing(), "nobody watches yet");
+    assert!(!b.state.engine.announcing(), "nobody watches yet");
+
+    let mut ws = connect(&b, "graphql-transport-ws").await;
+    assert_eq!(
+        init(&mut ws, Some(&admin)).await.unwrap()["type"],
+        "connection_ack"
+    );
+    send(
+        &mut ws,
+        json!({"id": "1", "type": "subscribe", "payload": {"query": SUBSCRIPTION}}),
+    )
+    .await;
+    // At once (a notification), not at the next check.
+    assert!(
+        eventually(Duration::from_millis(500), || a.state.engine.announcing()
+            && b.state.engine.announcing())
+        .await,
+        "a subscriber on b turns announcing on everywhere"
+    );
+
+    // The subscriber leaves: b drops its lock at its next check, then nobody announces.
+    ws.close(None).await.unwrap();
+    drop(ws);
+    assert!(
+        eventually(Duration::from_secs(5), || !a.state.engine.announcing()
+            && !b.state.engine.announcing())
+        .await,
+        "announcing stops when nobody watches"
+    );
+}

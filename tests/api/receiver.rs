@@ -57,6 +57,18 @@ struct Inner {
     script: VecDeque<Reply>,
     default: Option<Reply>,
     rng: u64,
+    /// Requests being answered now, and the most there ever were at once.
+    in_flight: usize,
+    max_in_flight: usize,
+}
+
+/// Counts a request as being answered until dropped.
+struct InFlight(Arc<Mutex<Inner>>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.lock().unwrap().in_flight -= 1;
+    }
 }
 
 #[derive(Clone)]
@@ -71,8 +83,11 @@ async fn handle(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    let _in_flight = InFlight(inner.clone());
     let reply = {
         let mut i = inner.lock().unwrap();
+        i.in_flight += 1;
+        i.max_in_flight = i.max_in_flight.max(i.in_flight);
         i.received.push(Received {
             path: uri.path().to_string(),
             headers,
@@ -154,6 +169,11 @@ impl Receiver {
     }
 
     /// How many requests arrived (without copying them).
+    /// The most requests this receiver was answering at once.
+    pub fn max_in_flight(&self) -> usize {
+        self.inner.lock().unwrap().max_in_flight
+    }
+
     pub fn count(&self) -> usize {
         self.inner.lock().unwrap().received.len()
     }
