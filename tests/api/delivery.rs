@@ -437,6 +437,36 @@ fn loopback_alias() -> Option<String> {
         })
 }
 
+const SET_STATE: &str = "mutation($s:ID!,$st:SubscriptionState!){ webhookSubscriptionUpdate(input:{id:$s, state:$st}){ webhookSubscription{ state } userErrors{ code } } }";
+
+/// A `message_created` subscription to `rx`'s `/hook`, paused, with `n` messages (`m00`, `m01`…)
+/// waiting behind it. Returns the subscription's id.
+async fn paused_backlog(
+    app: &TestApp,
+    admin: &str,
+    account: &str,
+    seeded: &crate::helpers::Seeded,
+    rx: &Receiver,
+    n: usize,
+) -> String {
+    let (sub, _) = app
+        .subscribe(
+            admin,
+            account,
+            &rx.url("/hook"),
+            &["message_created"],
+            "STANDARD",
+        )
+        .await;
+    app.gql_ok(Some(admin), SET_STATE, json!({"s": sub, "st": "PAUSED"}))
+        .await;
+    for i in 0..n {
+        app.send_message(admin, &seeded.conversation, "INCOMING", &format!("m{i:02}"))
+            .await;
+    }
+    sub
+}
+
 /// With `SWITCHBOARD_DELIVERY_CONCURRENCY=1` a subscription's deliveries are sent strictly one
 /// after another, so the receiver sees them in event order.
 #[tokio::test]
@@ -447,30 +477,10 @@ async fn a_paused_subscription_keeps_events_and_drains_them_in_order_on_resume()
     });
     let (admin, account, seeded) = setup(&app).await;
     let rx = Receiver::start().await;
-    let (sub, _) = app
-        .subscribe(
-            &admin,
-            &account,
-            &rx.url("/hook"),
-            &["message_created"],
-            "STANDARD",
-        )
-        .await;
-    let pause = "mutation($s:ID!,$st:SubscriptionState!){ webhookSubscriptionUpdate(input:{id:$s, state:$st}){ webhookSubscription{ state } userErrors{ code } } }";
-    app.gql_ok(Some(&admin), pause, json!({"s": sub, "st": "PAUSED"}))
-        .await;
-    for i in 0..20 {
-        app.send_message(
-            &admin,
-            &seeded.conversation,
-            "INCOMING",
-            &format!("m{i:02}"),
-        )
-        .await;
-    }
+    let sub = paused_backlog(&app, &admin, &account, &seeded, &rx, 20).await;
     tokio::time::sleep(Duration::from_millis(700)).await;
     assert!(rx.received().is_empty(), "nothing is sent while paused");
-    app.gql_ok(Some(&admin), pause, json!({"s": sub, "st": "ENABLED"}))
+    app.gql_ok(Some(&admin), SET_STATE, json!({"s": sub, "st": "ENABLED"}))
         .await;
     let got = rx.wait_for(20, Duration::from_secs(10)).await;
     let order: Vec<String> = got
@@ -844,29 +854,9 @@ async fn a_subscription_gets_at_most_the_configured_attempts_at_once() {
     let (admin, account, seeded) = setup(&app).await;
     let rx = Receiver::start().await;
     rx.default_reply(Reply::Slow(Duration::from_millis(150)));
-    let (sub, _) = app
-        .subscribe(
-            &admin,
-            &account,
-            &rx.url("/hook"),
-            &["message_created"],
-            "STANDARD",
-        )
-        .await;
-    let pause = "mutation($s:ID!,$st:SubscriptionState!){ webhookSubscriptionUpdate(input:{id:$s, state:$st}){ webhookSubscription{ state } userErrors{ code } } }";
-    app.gql_ok(Some(&admin), pause, json!({"s": sub, "st": "PAUSED"}))
-        .await;
-    for i in 0..16 {
-        app.send_message(
-            &admin,
-            &seeded.conversation,
-            "INCOMING",
-            &format!("m{i:02}"),
-        )
-        .await;
-    }
+    let sub = paused_backlog(&app, &admin, &account, &seeded, &rx, 16).await;
     let started = std::time::Instant::now();
-    app.gql_ok(Some(&admin), pause, json!({"s": sub, "st": "ENABLED"}))
+    app.gql_ok(Some(&admin), SET_STATE, json!({"s": sub, "st": "ENABLED"}))
         .await;
     let got = rx.wait_for(16, Duration::from_secs(10)).await;
     let took = started.elapsed();

@@ -52,6 +52,21 @@ async fn next(ws: &mut Ws, within: Duration) -> Option<Value> {
     }
 }
 
+/// A `graphql-transport-ws` connection to `app`, subscribed to every attempt `token` may see.
+async fn watch_everything(app: &TestApp, token: &str) -> Ws {
+    let mut ws = connect(app, "graphql-transport-ws").await;
+    assert_eq!(
+        init(&mut ws, Some(token)).await.unwrap()["type"],
+        "connection_ack"
+    );
+    send(
+        &mut ws,
+        json!({"id": "1", "type": "subscribe", "payload": {"query": SUBSCRIPTION}}),
+    )
+    .await;
+    ws
+}
+
 async fn init(ws: &mut Ws, token: Option<&str>) -> Option<Value> {
     let payload = token.map_or(
         json!({}),
@@ -205,16 +220,7 @@ async fn attempts_reach_subscribers_on_every_instance() {
     )
     .await;
 
-    let mut ws = connect(&b, "graphql-transport-ws").await;
-    assert_eq!(
-        init(&mut ws, Some(&admin)).await.unwrap()["type"],
-        "connection_ack"
-    );
-    send(
-        &mut ws,
-        json!({"id": "1", "type": "subscribe", "payload": {"query": SUBSCRIPTION}}),
-    )
-    .await;
+    let mut ws = watch_everything(&b, &admin).await;
     tokio::time::sleep(Duration::from_millis(200)).await;
 
     let n = 10;
@@ -267,16 +273,7 @@ async fn attempts_are_announced_only_while_someone_watches() {
     assert!(!a.state.engine.announcing(), "nobody watches yet");
     assert!(!b.state.engine.announcing(), "nobody watches yet");
 
-    let mut ws = connect(&b, "graphql-transport-ws").await;
-    assert_eq!(
-        init(&mut ws, Some(&admin)).await.unwrap()["type"],
-        "connection_ack"
-    );
-    send(
-        &mut ws,
-        json!({"id": "1", "type": "subscribe", "payload": {"query": SUBSCRIPTION}}),
-    )
-    .await;
+    let mut ws = watch_everything(&b, &admin).await;
     // At once (a notification), not at the next check.
     assert!(
         eventually(Duration::from_millis(500), || a.state.engine.announcing()
