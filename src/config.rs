@@ -39,9 +39,9 @@ pub enum Role {
     /// API, console and delivery workers (the default).
     #[default]
     All,
-    /// API and console only: events are recorded and left to the workers.
+    /// API and console only: events and their deliveries are recorded; workers send them.
     Api,
-    /// Delivery workers only (fan-out, first attempts, retries, housekeeping).
+    /// Delivery workers only (first attempts, retries, the fan-out sweep, housekeeping).
     Worker,
 }
 

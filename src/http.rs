@@ -80,11 +80,11 @@ async fn graphql(
         }
     };
     let ip = ClientIp(peer.map(|Extension(ConnectInfo(a))| a.ip()));
-    let req = req
-        .into_inner()
-        .data(principal)
-        .data(Loaders::new(&st.db))
-        .data(ip);
+    let mut req = req.into_inner();
+    if !matches!(principal, crate::auth::Principal::Anonymous) {
+        st.documents.prepare(&mut req);
+    }
+    let req = req.data(principal).data(Loaders::new(&st.db)).data(ip);
     GraphQLResponse::from(schema.execute(req).await).into_response()
 }
 

@@ -58,6 +58,7 @@ impl Application {
             metrics: telemetry::metrics_handle(),
             config: Arc::new(config),
             engine,
+            documents: Default::default(),
         };
         let schema = graphql::build_schema(Some(state.clone()));
         let router = http::router(state.clone(), schema);

@@ -20,6 +20,8 @@ pub struct AppState {
     /// Resolved bearer tokens, kept briefly (see `auth::PrincipalCache`).
     pub principals: PrincipalCache,
     pub metrics: metrics_exporter_prometheus::PrometheusHandle,
-    /// The delivery engine (fan-out, dispatcher, retries).
+    /// The delivery engine (dispatcher, retries, fan-out sweep).
     pub engine: Arc<Engine>,
+    /// Parsed GraphQL documents of recent query texts.
+    pub documents: crate::graphql::DocumentCache,
 }

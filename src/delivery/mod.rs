@@ -1,20 +1,21 @@
 //! The delivery engine.
 //!
-//! 1. **Fan-out**: committed outbox events become one `deliveries` row per matching
-//!    destination (event set, channel/inbox scope, a format that has a payload for the event),
-//!    with the rendered body, in one transaction per batch.
+//! 1. **Fan-out**: an event written to the outbox becomes, in the same transaction, one
+//!    `deliveries` row per matching destination (event set, channel/inbox scope, a format that
+//!    has a payload for the event) with the rendered body ([`record_and_fan_out`]). A slow sweep
+//!    fans out any event left undispatched ([`fan_out_batch`]).
 //! 2. **First attempts**: a dispatcher woken on commit claims due deliveries (a lease in
-//!    `claimed_until`, `FOR UPDATE SKIP LOCKED` on PostgreSQL), sends them, one subscription at
-//!    a time in order, many subscriptions in parallel.
+//!    `claimed_until`, `FOR UPDATE SKIP LOCKED` on PostgreSQL) and sends them: per
+//!    subscription started in order, up to `concurrency` at once; many subscriptions in parallel.
 //! 3. **Retries**: a failed attempt stores `next_attempt_at` and becomes an apalis job scheduled
 //!    for that time ([`jobs`]). Deliveries whose retry job went missing are picked up by the
 //!    dispatcher once overdue by `overdue_grace`, so the stored schedule, not memory, is the truth.
 //! 4. **Recording**: every attempt (request and response) is written by one recorder task in
 //!    batched transactions, which also moves the delivery and its subscription on.
 //!
-//! A crash loses nothing: an event is either undispatched (fanned out again) or has its
-//! deliveries; a claimed delivery whose lease runs out is claimed again (its attempt may be
-//! sent twice, with the same `webhook-id`).
+//! A crash loses nothing: an event and its deliveries commit together; a claimed delivery
+//! whose lease runs out is claimed again (its attempt may be sent twice, with the same
+//! `webhook-id`).
 
 pub mod http;
 pub mod jobs;
@@ -144,7 +145,8 @@ pub struct Engine {
     pub allow: Arc<Allow>,
     client: reqwest::Client,
     send_wake: Notify,
-    inflight: Mutex<HashSet<i64>>,
+    /// Subscriptions with attempts under way here (see [`Slot`]).
+    inflight: Mutex<HashMap<i64, Slot>>,
     recorder: mpsc::Sender<AttemptRecord>,
     pub retries: jobs::RetryQueue,
     pub live: tokio::sync::broadcast::Sender<LiveAttempt>,
@@ -202,7 +204,7 @@ pub async fn start(
         allow,
         client,
         send_wake: Notify::new(),
-        inflight: Mutex::new(HashSet::new()),
+        inflight: Mutex::new(HashMap::new()),
         recorder: tx,
         retries,
         live,
@@ -239,11 +241,11 @@ pub async fn start(
     Ok((engine, handles))
 }
 
+/// How often the sweep looks for events that were not fanned out when recorded.
+const SWEEP_EVERY: Duration = Duration::from_secs(5);
+
 async fn fan_out_loop(engine: Arc<Engine>, shutdown: CancellationToken) {
     loop {
-        let notified = EVENTS_COMMITTED.notified();
-        tokio::pin!(notified);
-        notified.as_mut().enable();
         loop {
             let started = Instant::now();
             match fan_out_batch(&engine, engine.settings.batch).await {
@@ -265,14 +267,12 @@ async fn fan_out_loop(engine: Arc<Engine>, shutdown: CancellationToken) {
         }
         tokio::select! {
             _ = shutdown.cancelled() => return,
-            _ = &mut notified => {},
-            _ = tokio::time::sleep(engine.settings.idle_poll) => {},
+            _ = tokio::time::sleep(SWEEP_EVERY) => {},
         }
     }
 }
 
-/// A subscription gets the events it names, in its scope, that happened after it was created
-/// (fan-out runs after commit, so an older event may still be undispatched when it appears).
+/// A subscription gets the events it names, in its scope, that happened after it was created.
 fn subscription_matches(s: &ws::Model, names: &HashSet<String>, e: &event::Model) -> bool {
     s.created_at <= e.created_at
         && names.contains(&e.event_type)
@@ -284,59 +284,206 @@ fn subscription_matches(s: &ws::Model, names: &HashSet<String>, e: &event::Model
         && s.bot_connection_id == e.bot_connection_id
 }
 
+/// The subscriptions of `accounts` that may receive events (not disabled), each with its
+/// event list parsed, in id order.
+async fn subscriptions_of<C: ConnectionTrait>(
+    db: &C,
+    accounts: impl IntoIterator<Item = i64>,
+) -> Result<Vec<(ws::Model, HashSet<String>)>, sea_orm::DbErr> {
+    let subs = ws::Entity::find()
+        .filter(ws::Column::AccountId.is_in(accounts))
+        .filter(ws::Column::State.ne(SubscriptionState::Disabled))
+        .order_by_asc(ws::Column::Id)
+        .all(db)
+        .await?;
+    Ok(subs.into_iter().map(with_event_names).collect())
+}
+
+/// A subscription with its event list parsed once.
+fn with_event_names(s: ws::Model) -> (ws::Model, HashSet<String>) {
+    let names = crate::services::webhook_subscriptions::events_of(&s)
+        .into_iter()
+        .collect();
+    (s, names)
+}
+
+/// One delivery row per subscription in `subs` that matches the event `row` and whose format
+/// (or bot connection) has a payload for it, the body rendered from `ev`.
+fn deliveries_for(
+    row: &event::Model,
+    ev: &Event,
+    subs: &[(ws::Model, HashSet<String>)],
+    now: DateTime<Utc>,
+) -> Vec<delivery::ActiveModel> {
+    let mut out = Vec::new();
+    for (s, names) in subs {
+        if s.account_id != row.account_id || !subscription_matches(s, names, row) {
+            continue;
+        }
+        let body = match s.bot_connection_id {
+            Some(conn) => crate::bots::context::render(ev, conn, &s.name),
+            None => formats::render(s.format, ev),
+        };
+        let Some(body) = body else {
+            continue;
+        };
+        out.push(delivery::ActiveModel {
+            account_id: Set(row.account_id),
+            event_id: Set(row.id),
+            subscription_id: Set(s.id),
+            event_type: Set(row.event_type.clone()),
+            webhook_id: Set(format!("msg_{}", crate::crypto::random_token(16))),
+            status: Set(DeliveryStatus::Pending),
+            attempt_count: Set(0),
+            next_attempt_at: Set(Some(now)),
+            claimed_until: Set(None),
+            payload: Set(body.to_string()),
+            last_response_status: Set(None),
+            last_error: Set(None),
+            completed_at: Set(None),
+            created_at: Set(now),
+            updated_at: Set(now),
+            ..Default::default()
+        });
+    }
+    out
+}
+
+async fn insert_deliveries<C: ConnectionTrait>(
+    db: &C,
+    rows: Vec<delivery::ActiveModel>,
+) -> Result<(), sea_orm::DbErr> {
+    for chunk in rows.chunks(200) {
+        delivery::Entity::insert_many(chunk.to_vec())
+            .exec_without_returning(db)
+            .await?;
+    }
+    Ok(())
+}
+
+/// An event on its way into the outbox (see [`record_and_fan_out`]).
+pub struct NewEvent {
+    pub account_id: i64,
+    pub event_type: String,
+    pub route: crate::events::outbox::Route,
+    /// The snapshot as stored (`data` serialized).
+    pub payload: serde_json::Value,
+}
+
+/// Writes an event to the outbox and fans it out, inside the caller's transaction: its
+/// deliveries commit or roll back with the change that caused it, and the dispatcher, woken
+/// by [`events_committed`], sends them. This saves a transaction, a re-read and a JSON decode
+/// per event against fanning out after commit. On PostgreSQL one statement inserts the event
+/// and reads the account's subscriptions, locking them `FOR KEY SHARE` (as the deliveries'
+/// foreign keys would): a subscription deleted meanwhile is either gone from the read or
+/// waits for this transaction, so its deletion never fails the change. Returns the number of
+/// deliveries created.
+pub async fn record_and_fan_out<C: ConnectionTrait>(
+    db: &C,
+    new: NewEvent,
+    data: EventData,
+) -> Result<usize, sea_orm::DbErr> {
+    use chrono::DurationRound;
+    use sea_orm::FromQueryResult;
+    // Stored timestamps have microseconds; the payload is rendered from the same value.
+    let now = Utc::now()
+        .duration_trunc(chrono::Duration::microseconds(1))
+        .unwrap_or_else(|_| Utc::now());
+    let backend = db.get_database_backend();
+    let route = new.route;
+    let (row, subs) = if backend == DatabaseBackend::Postgres {
+        // The text is the same for every event: built once.
+        static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+        let sql = SQL.get_or_init(|| format!(
+            "WITH e AS (INSERT INTO events (account_id, event_type, channel_id, inbox_id, partner_id, \
+               bot_connection_id, payload, dispatched_at, created_at, updated_at) \
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $8) RETURNING id) \
+             SELECT e.id AS e_id, {} FROM e LEFT JOIN (\
+               SELECT * FROM webhook_subscriptions WHERE account_id = $1 AND state <> 'DISABLED' \
+               FOR KEY SHARE) s ON true ORDER BY s.id",
+            crate::events::outbox::cols::<ws::Entity>("s")
+        ));
+        let rows = db
+            .query_all_raw(Statement::from_sql_and_values(
+                backend,
+                sql.as_str(),
+                [
+                    new.account_id.into(),
+                    new.event_type.clone().into(),
+                    route.channel_id.into(),
+                    route.inbox_id.into(),
+                    route.partner_id.into(),
+                    route.bot_connection_id.into(),
+                    new.payload.into(),
+                    now.into(),
+                ],
+            ))
+            .await?;
+        let first = rows
+            .first()
+            .ok_or_else(|| sea_orm::DbErr::RecordNotInserted)?;
+        let id: i64 = first.try_get("", "e_id")?;
+        let mut subs = Vec::with_capacity(rows.len());
+        for r in &rows {
+            // No subscription: one row whose `s_` columns are all NULL.
+            if r.try_get::<Option<i64>>("", "s_id")?.is_some() {
+                subs.push(with_event_names(ws::Model::from_query_result(r, "s_")?));
+            }
+        }
+        let row = event::Model {
+            id,
+            account_id: new.account_id,
+            event_type: new.event_type,
+            channel_id: route.channel_id,
+            inbox_id: route.inbox_id,
+            // Not needed past this point (the deliveries get rendered bodies).
+            payload: serde_json::Value::Null,
+            dispatched_at: Some(now),
+            partner_id: route.partner_id,
+            bot_connection_id: route.bot_connection_id,
+            created_at: now,
+            updated_at: now,
+        };
+        (row, subs)
+    } else {
+        let row = event::ActiveModel {
+            account_id: Set(new.account_id),
+            event_type: Set(new.event_type),
+            channel_id: Set(route.channel_id),
+            inbox_id: Set(route.inbox_id),
+            partner_id: Set(route.partner_id),
+            bot_connection_id: Set(route.bot_connection_id),
+            payload: Set(new.payload),
+            dispatched_at: Set(Some(now)),
+            created_at: Set(now),
+            updated_at: Set(now),
+            ..Default::default()
+        }
+        .insert(db)
+        .await?;
+        let subs = subscriptions_of(db, [row.account_id]).await?;
+        (row, subs)
+    };
+    if subs.is_empty() {
+        return Ok(0);
+    }
+    let ev = Event {
+        id: row.id,
+        event_type: row.event_type.clone(),
+        created_at: row.created_at,
+        data,
+    };
+    let rows = deliveries_for(&row, &ev, &subs, Utc::now());
+    let n = rows.len();
+    insert_deliveries(db, rows).await?;
+    Ok(n)
+}
+
 /// Turns up to `limit` undispatched events into deliveries. Returns how many events it took.
 ///
-/// The deliveries of an enabled subscription that is idle here and has nothing else pending
-/// are claimed as they are inserted and sent straight away (no claim query, no wait for the
-/// dispatcher): the common case of a quiet system pays one transaction from commit to request.
-pub async fn fan_out_batch(engine: &Arc<Engine>, limit: u64) -> anyhow::Result<usize> {
-    let mut reserved: Vec<i64> = Vec::new();
-    let r = fan_out_in_txn(engine, limit, &mut reserved).await;
-    match r {
-        Ok((n, direct)) => {
-            for (sub, ds) in direct {
-                spawn_group(engine.clone(), sub, ds);
-            }
-            Ok(n)
-        }
-        Err(e) => {
-            // Nothing was claimed: give the subscriptions back to the dispatcher.
-            let mut inflight = engine.inflight.lock().expect("inflight lock");
-            for id in reserved {
-                inflight.remove(&id);
-            }
-            Err(e)
-        }
-    }
-}
-
-/// Marks `sub` busy here unless it already is; returns whether it did.
-fn reserve(engine: &Engine, sub: i64) -> bool {
-    engine.inflight.lock().expect("inflight lock").insert(sub)
-}
-
-/// Sends a subscription's claimed deliveries in the background; the subscription must have
-/// been marked busy ([`reserve`]), and is free again when they are sent.
-fn spawn_group(engine: Arc<Engine>, sub: ws::Model, ds: Vec<delivery::Model>) {
-    tokio::spawn(async move {
-        let sub_id = sub.id;
-        send_group(&engine, sub, ds).await;
-        engine
-            .inflight
-            .lock()
-            .expect("inflight lock")
-            .remove(&sub_id);
-        engine.wake();
-    });
-}
-
-type DirectGroups = Vec<(ws::Model, Vec<delivery::Model>)>;
-
-async fn fan_out_in_txn(
-    engine: &Engine,
-    limit: u64,
-    reserved: &mut Vec<i64>,
-) -> anyhow::Result<(usize, DirectGroups)> {
+/// Events are fanned out in the transaction that records them ([`record_and_fan_out`]); this
+/// sweep only finds events recorded otherwise (by an older version, say).
+pub async fn fan_out_batch(engine: &Engine, limit: u64) -> anyhow::Result<usize> {
     let txn = crate::db::begin_write(&engine.db).await?;
     let mut q = event::Entity::find()
         .filter(event::Column::DispatchedAt.is_null())
@@ -347,36 +494,13 @@ async fn fan_out_in_txn(
     }
     let events = q.all(&txn).await?;
     if events.is_empty() {
-        return Ok((0, Vec::new()));
+        return Ok(0);
     }
     let accounts: HashSet<i64> = events.iter().map(|e| e.account_id).collect();
-    let subs = ws::Entity::find()
-        .filter(ws::Column::AccountId.is_in(accounts))
-        .filter(ws::Column::State.ne(SubscriptionState::Disabled))
-        .order_by_asc(ws::Column::Id)
-        .all(&txn)
-        .await?;
-    // Each subscription's event list, parsed once per batch.
-    let subs: Vec<(ws::Model, HashSet<String>)> = subs
-        .into_iter()
-        .map(|s| {
-            let names = crate::services::webhook_subscriptions::events_of(&s)
-                .into_iter()
-                .collect();
-            (s, names)
-        })
-        .collect();
+    let subs = subscriptions_of(&txn, accounts).await?;
     let now = Utc::now();
     let mut rows = Vec::new();
     for e in &events {
-        let matching: Vec<&ws::Model> = subs
-            .iter()
-            .filter(|(s, names)| s.account_id == e.account_id && subscription_matches(s, names, e))
-            .map(|(s, _)| s)
-            .collect();
-        if matching.is_empty() {
-            continue;
-        }
         let data: EventData = match serde_json::from_value(e.payload.clone()) {
             Ok(d) => d,
             Err(err) => {
@@ -390,101 +514,9 @@ async fn fan_out_in_txn(
             created_at: e.created_at,
             data,
         };
-        for s in matching {
-            let body = match s.bot_connection_id {
-                Some(conn) => crate::bots::context::render(&ev, conn, &s.name),
-                None => formats::render(s.format, &ev),
-            };
-            let Some(body) = body else {
-                continue;
-            };
-            rows.push(delivery::ActiveModel {
-                account_id: Set(e.account_id),
-                event_id: Set(e.id),
-                subscription_id: Set(s.id),
-                event_type: Set(e.event_type.clone()),
-                webhook_id: Set(format!("msg_{}", crate::crypto::random_token(16))),
-                status: Set(DeliveryStatus::Pending),
-                attempt_count: Set(0),
-                next_attempt_at: Set(Some(now)),
-                claimed_until: Set(None),
-                payload: Set(body.to_string()),
-                last_response_status: Set(None),
-                last_error: Set(None),
-                completed_at: Set(None),
-                created_at: Set(now),
-                updated_at: Set(now),
-                ..Default::default()
-            });
-        }
+        rows.extend(deliveries_for(e, &ev, &subs, now));
     }
-    // Subscriptions whose new deliveries go straight out: enabled, idle here (reserved now, so
-    // the dispatcher leaves them alone), and with no older delivery pending anywhere (which
-    // must go first, or is being sent by another instance).
-    let mut direct: HashSet<i64> = HashSet::new();
-    if !engine.stopping.is_cancelled() {
-        let with_rows: HashSet<i64> = rows
-            .iter()
-            .filter_map(|r| r.subscription_id.try_as_ref().copied())
-            .collect();
-        for (s, _) in &subs {
-            if with_rows.contains(&s.id)
-                && s.state == SubscriptionState::Enabled
-                && reserve(engine, s.id)
-            {
-                reserved.push(s.id);
-                direct.insert(s.id);
-            }
-        }
-        if !direct.is_empty() {
-            let list = direct
-                .iter()
-                .map(i64::to_string)
-                .collect::<Vec<_>>()
-                .join(",");
-            let sql = format!(
-                "SELECT s.id FROM webhook_subscriptions s WHERE s.id IN ({list}) AND EXISTS (\
-                   SELECT 1 FROM deliveries d WHERE d.subscription_id = s.id AND d.status = 'PENDING')"
-            );
-            let busy = txn
-                .query_all_raw(Statement::from_string(txn.get_database_backend(), sql))
-                .await?;
-            let mut inflight = engine.inflight.lock().expect("inflight lock");
-            for row in busy {
-                let id: i64 = row.try_get_by_index(0)?;
-                direct.remove(&id);
-                inflight.remove(&id);
-                reserved.retain(|r| *r != id);
-            }
-        }
-    }
-    let lease_until = now + chrono::Duration::from_std(engine.settings.lease)?;
-    let (now_rows, later_rows): (Vec<_>, Vec<_>) = rows.into_iter().partition(|r| {
-        r.subscription_id
-            .try_as_ref()
-            .is_some_and(|s| direct.contains(s))
-    });
-    for chunk in later_rows.chunks(200) {
-        delivery::Entity::insert_many(chunk.to_vec())
-            .exec_without_returning(&txn)
-            .await?;
-    }
-    let mut claimed = Vec::with_capacity(now_rows.len());
-    for chunk in now_rows.chunks(200) {
-        let chunk: Vec<delivery::ActiveModel> = chunk
-            .iter()
-            .cloned()
-            .map(|mut r| {
-                r.claimed_until = Set(Some(lease_until));
-                r
-            })
-            .collect();
-        claimed.extend(
-            delivery::Entity::insert_many(chunk)
-                .exec_with_returning(&txn)
-                .await?,
-        );
-    }
+    insert_deliveries(&txn, rows).await?;
     let ids: Vec<i64> = events.iter().map(|e| e.id).collect();
     event::Entity::update_many()
         .col_expr(event::Column::DispatchedAt, Expr::value(now))
@@ -492,20 +524,86 @@ async fn fan_out_in_txn(
         .exec(&txn)
         .await?;
     txn.commit().await?;
-    // Every reserved subscription has rows here (only those were reserved), so each is freed
-    // when its group has been sent.
-    let mut groups: HashMap<i64, Vec<delivery::Model>> = HashMap::new();
-    for d in claimed {
-        groups.entry(d.subscription_id).or_default().push(d);
+    Ok(events.len())
+}
+
+/// A subscription's attempts under way on this instance: `concurrency` permits shared by its
+/// groups of claimed deliveries. A new group may be claimed once every earlier group has
+/// started all its deliveries and a permit is free, so attempts still start in event order
+/// and never more than `concurrency` run at once, but a steady trickle of events does not
+/// wait for the previous attempt's answer before it is claimed.
+struct Slot {
+    permits: Arc<tokio::sync::Semaphore>,
+    /// Claimed deliveries not started yet.
+    unstarted: usize,
+    /// Groups still running.
+    groups: usize,
+}
+
+impl Slot {
+    fn claimable(&self) -> bool {
+        self.unstarted == 0 && self.permits.available_permits() > 0
     }
-    let mut out = Vec::with_capacity(groups.len());
-    for (s, _) in subs {
-        if let Some(mut ds) = groups.remove(&s.id) {
-            ds.sort_by_key(|d| d.id);
-            out.push((s, ds));
+}
+
+/// Subscriptions whose due deliveries must not be claimed here now.
+fn busy_subscriptions(engine: &Engine) -> Vec<i64> {
+    engine
+        .inflight
+        .lock()
+        .expect("inflight lock")
+        .iter()
+        .filter(|(_, slot)| !slot.claimable())
+        .map(|(id, _)| *id)
+        .collect()
+}
+
+/// Takes `sub`'s slot for a group of `n` deliveries, unless it is not claimable; returns the
+/// permits the group's attempts take.
+fn reserve(engine: &Engine, sub: i64, n: usize) -> Option<Arc<tokio::sync::Semaphore>> {
+    let mut inflight = engine.inflight.lock().expect("inflight lock");
+    let slot = inflight.entry(sub).or_insert_with(|| Slot {
+        permits: Arc::new(tokio::sync::Semaphore::new(engine.settings.concurrency)),
+        unstarted: 0,
+        groups: 0,
+    });
+    if !slot.claimable() {
+        return None;
+    }
+    slot.unstarted += n;
+    slot.groups += 1;
+    Some(slot.permits.clone())
+}
+
+/// Records that `n` of `sub`'s claimed deliveries were started (or handed back).
+fn started(engine: &Engine, sub: i64, n: usize) {
+    if let Some(slot) = engine.inflight.lock().expect("inflight lock").get_mut(&sub) {
+        slot.unstarted = slot.unstarted.saturating_sub(n);
+    }
+}
+
+/// Sends a subscription's claimed deliveries in the background with the permits from
+/// [`reserve`]; the slot is freed when its last group ends.
+fn spawn_group(
+    engine: Arc<Engine>,
+    sub: ws::Model,
+    ds: Vec<delivery::Model>,
+    permits: Arc<tokio::sync::Semaphore>,
+) {
+    tokio::spawn(async move {
+        let sub_id = sub.id;
+        send_group(&engine, sub, ds, permits).await;
+        {
+            let mut inflight = engine.inflight.lock().expect("inflight lock");
+            if let Some(slot) = inflight.get_mut(&sub_id) {
+                slot.groups -= 1;
+                if slot.groups == 0 {
+                    inflight.remove(&sub_id);
+                }
+            }
         }
-    }
-    Ok((events.len(), out))
+        engine.wake();
+    });
 }
 
 /// Claims due deliveries of enabled subscriptions, skipping subscriptions busy in this process.
@@ -593,15 +691,11 @@ async fn dispatch_loop(engine: Arc<Engine>, shutdown: CancellationToken) {
             break;
         }
         let notified = engine.send_wake.notified();
-        tokio::pin!(notified);
+        let committed = EVENTS_COMMITTED.notified();
+        tokio::pin!(notified, committed);
         notified.as_mut().enable();
-        let busy: Vec<i64> = engine
-            .inflight
-            .lock()
-            .expect("inflight lock")
-            .iter()
-            .copied()
-            .collect();
+        committed.as_mut().enable();
+        let busy = busy_subscriptions(&engine);
         let started = Instant::now();
         let claimed = match claim_due(&engine, engine.settings.batch, &busy).await {
             Ok(c) => {
@@ -625,6 +719,7 @@ async fn dispatch_loop(engine: Arc<Engine>, shutdown: CancellationToken) {
             tokio::select! {
                 _ = shutdown.cancelled() => break,
                 _ = &mut notified => {},
+                _ = &mut committed => {},
                 _ = tokio::time::sleep(engine.settings.idle_poll) => {},
             }
             continue;
@@ -648,14 +743,14 @@ async fn dispatch_loop(engine: Arc<Engine>, shutdown: CancellationToken) {
             let Some(ds) = groups.remove(&sub.id) else {
                 continue;
             };
-            if !reserve(&engine, sub.id) {
-                // Fan-out started sending this subscription's new deliveries meanwhile; these
-                // wait for it (their lease runs out unless released).
+            let Some(permits) = reserve(&engine, sub.id, ds.len()) else {
+                // Only this loop reserves, after reading the busy list: not expected, but
+                // safe (the claims go back at once instead of at the end of their lease).
                 let ids: Vec<i64> = ds.iter().map(|d| d.id).collect();
                 release_claims(&engine, &ids, "the subscription got busy").await;
                 continue;
-            }
-            spawn_group(engine.clone(), sub, ds);
+            };
+            spawn_group(engine.clone(), sub, ds, permits);
         }
     }
     // Let in-flight groups finish (bounded by the HTTP timeout).
@@ -668,35 +763,68 @@ async fn dispatch_loop(engine: Arc<Engine>, shutdown: CancellationToken) {
     }
 }
 
-/// Sends one subscription's claimed deliveries: started in order, at most
-/// `settings.concurrency` in flight, each recorded as it completes.
-async fn send_group(engine: &Engine, sub: ws::Model, deliveries: Vec<delivery::Model>) {
+/// Sends one subscription's claimed deliveries: started in order, each holding one of the
+/// subscription's permits (at most `settings.concurrency` in flight across its groups), each
+/// recorded as it completes.
+async fn send_group(
+    engine: &Engine,
+    sub: ws::Model,
+    deliveries: Vec<delivery::Model>,
+    permits: Arc<tokio::sync::Semaphore>,
+) {
     use futures::stream::{FuturesUnordered, StreamExt};
+    let n = deliveries.len();
     let secrets = match active_secrets(&engine.keys, &sub) {
         Ok(s) => s,
         Err(e) => {
             tracing::error!(subscription_id = sub.id, error = %e, "cannot decrypt subscription secrets");
+            started(engine, sub.id, n);
             return;
         }
     };
-    let started = Instant::now();
-    let n = deliveries.len();
-    let mut deliveries = deliveries.into_iter();
+    let started_at = Instant::now();
+    let mut deliveries = deliveries.into_iter().peekable();
     let mut running = FuturesUnordered::new();
     loop {
-        while running.len() < engine.settings.concurrency {
+        if deliveries.peek().is_some() && engine.stopping.is_cancelled() {
+            // Leaving: hand the unsent rest back at once instead of at the end of the lease.
+            let rest: Vec<i64> = deliveries.by_ref().map(|d| d.id).collect();
+            started(engine, sub.id, rest.len());
+            release_claims(engine, &rest, "shutting down").await;
+        }
+        if deliveries.peek().is_some() {
+            // The next delivery starts when a permit is free; answers keep being collected.
+            let permit = if running.is_empty() {
+                permits.clone().acquire_owned().await
+            } else {
+                tokio::select! {
+                    biased;
+                    rec = running.next() => {
+                        if let Some(rec) = rec
+                            && engine.recorder.send(rec).await.is_err()
+                        {
+                            tracing::error!("recorder stopped; attempt not recorded");
+                        }
+                        continue;
+                    }
+                    p = permits.clone().acquire_owned() => p,
+                }
+            };
+            let Ok(permit) = permit else {
+                break; // never closed
+            };
             let Some(d) = deliveries.next() else {
                 break;
             };
-            if engine.stopping.is_cancelled() {
-                // Leaving: hand the unsent rest back at once instead of at the end of the lease.
-                let rest: Vec<i64> = std::iter::once(d.id)
-                    .chain(deliveries.by_ref().map(|d| d.id))
-                    .collect();
-                release_claims(engine, &rest, "shutting down").await;
-                break;
-            }
-            running.push(attempt(engine, &sub, &secrets, d));
+            started(engine, sub.id, 1);
+            let sub = &sub;
+            let secrets = &secrets;
+            running.push(async move {
+                let rec = attempt(engine, sub, secrets, d).await;
+                drop(permit);
+                rec
+            });
+            continue;
         }
         let Some(rec) = running.next().await else {
             break;
@@ -708,7 +836,7 @@ async fn send_group(engine: &Engine, sub: ws::Model, deliveries: Vec<delivery::M
     tracing::debug!(
         subscription_id = sub.id,
         deliveries = n,
-        ms = started.elapsed().as_secs_f64() * 1e3,
+        ms = started_at.elapsed().as_secs_f64() * 1e3,
         "sent group"
     );
 }

@@ -1,19 +1,17 @@
-//! The transactional outbox: [`record`] writes an event row inside the caller's transaction,
-//! so a committed change always has its event and a rolled-back one never does. Snapshot
-//! builders load what the payload formats need, in the same transaction.
+//! The transactional outbox: [`record`] writes an event row and its deliveries inside the
+//! caller's transaction, so a committed change always has its event and deliveries and a
+//! rolled-back one never does. Snapshot builders load what the payload formats need, in the
+//! same transaction.
 
-use entity::{
-    account, channel, contact, contact_inbox, contact_meta, contact_tag, conversation, event,
-    inbox, message, tag, user,
-};
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, FromQueryResult, QueryFilter, Set,
-};
+use entity::{account, channel, contact, contact_inbox, conversation, inbox, message, user};
+use sea_orm::{ConnectionTrait, EntityTrait, FromQueryResult};
 
 use super::data::*;
 use crate::error::{Error, Result};
 
-/// Appends an event to the outbox (inside the caller's transaction).
+/// Appends an event to the outbox and fans it out to its deliveries. Call it inside the
+/// transaction of the change (every caller does): outside one, a crash between the two
+/// inserts would leave an event marked dispatched without its deliveries.
 pub async fn record<C: ConnectionTrait>(db: &C, event_type: &str, data: EventData) -> Result<()> {
     let route = Route {
         channel_id: data.channel.as_ref().map(|c| c.id),
@@ -46,19 +44,13 @@ pub async fn record_routed<C: ConnectionTrait>(
         .map(|a| a.id)
         .ok_or_else(|| Error::Internal(anyhow::anyhow!("event without account")))?;
     let payload = serde_json::to_value(&data).map_err(|e| Error::Internal(e.into()))?;
-    event::ActiveModel {
-        account_id: Set(account_id),
-        event_type: Set(event_type.to_string()),
-        channel_id: Set(route.channel_id),
-        inbox_id: Set(route.inbox_id),
-        partner_id: Set(route.partner_id),
-        bot_connection_id: Set(route.bot_connection_id),
-        payload: Set(payload),
-        dispatched_at: Set(None),
-        ..Default::default()
-    }
-    .insert(db)
-    .await?;
+    let new = crate::delivery::NewEvent {
+        account_id,
+        event_type: event_type.to_string(),
+        route,
+        payload,
+    };
+    crate::delivery::record_and_fan_out(db, new, data).await?;
     Ok(())
 }
 
@@ -117,31 +109,35 @@ pub fn message_snap(m: &message::Model) -> MessageSnap {
     }
 }
 
-pub async fn contact_snap<C: ConnectionTrait>(db: &C, c: &contact::Model) -> Result<ContactSnap> {
-    let mut tags: Vec<TagSnap> = contact_tag::Entity::find()
-        .filter(contact_tag::Column::ContactId.eq(c.id))
-        .find_also_related(tag::Entity)
-        .all(db)
-        .await?
-        .into_iter()
-        .filter_map(|(_, t)| {
-            t.map(|t| TagSnap {
-                id: t.id,
-                name: t.name,
-            })
-        })
-        .collect();
+/// Two correlated subqueries giving the tags and meta of the contact whose id is `id` (a column
+/// or a placeholder) as JSON arrays (`x_tags`: `[{"id","name"}]`, `x_meta`: `[{"key","value"}]`),
+/// so that they ride along with another read instead of costing two round trips.
+fn tags_and_meta(backend: sea_orm::DatabaseBackend, id: &str) -> String {
+    if backend == sea_orm::DatabaseBackend::Postgres {
+        format!(
+            "(SELECT COALESCE(json_agg(json_build_object('id', t.id, 'name', t.name)), '[]')::text \
+               FROM contact_tags x JOIN tags t ON t.id = x.tag_id WHERE x.contact_id = {id}) AS x_tags, \
+             (SELECT COALESCE(json_agg(json_build_object('key', m.meta_key, 'value', m.meta_value)), '[]')::text \
+               FROM contact_meta m WHERE m.contact_id = {id}) AS x_meta"
+        )
+    } else {
+        format!(
+            "(SELECT json_group_array(json_object('id', t.id, 'name', t.name)) \
+               FROM contact_tags x JOIN tags t ON t.id = x.tag_id WHERE x.contact_id = {id}) AS x_tags, \
+             (SELECT json_group_array(json_object('key', m.meta_key, 'value', m.meta_value)) \
+               FROM contact_meta m WHERE m.contact_id = {id}) AS x_meta"
+        )
+    }
+}
+
+/// The contact as events carry it, its tags and meta read from a row with [`tags_and_meta`].
+fn contact_snap_from(c: &contact::Model, row: &sea_orm::QueryResult) -> Result<ContactSnap> {
+    let parse = |col: &str| -> Result<String> { Ok(row.try_get::<String>("", col)?) };
+    let mut tags: Vec<TagSnap> =
+        serde_json::from_str(&parse("x_tags")?).map_err(|e| Error::Internal(e.into()))?;
     tags.sort_by(|a, b| a.name.cmp(&b.name));
-    let mut meta: Vec<MetaSnap> = contact_meta::Entity::find()
-        .filter(contact_meta::Column::ContactId.eq(c.id))
-        .all(db)
-        .await?
-        .into_iter()
-        .map(|m| MetaSnap {
-            key: m.meta_key,
-            value: m.meta_value,
-        })
-        .collect();
+    let mut meta: Vec<MetaSnap> =
+        serde_json::from_str(&parse("x_meta")?).map_err(|e| Error::Internal(e.into()))?;
     meta.sort_by(|a, b| a.key.cmp(&b.key));
     Ok(ContactSnap {
         id: c.id,
@@ -157,6 +153,29 @@ pub async fn contact_snap<C: ConnectionTrait>(db: &C, c: &contact::Model) -> Res
         created_at: c.created_at,
         updated_at: c.updated_at,
     })
+}
+
+pub async fn contact_snap<C: ConnectionTrait>(db: &C, c: &contact::Model) -> Result<ContactSnap> {
+    let backend = db.get_database_backend();
+    let (sql, values): (String, Vec<sea_orm::Value>) =
+        if backend == sea_orm::DatabaseBackend::Postgres {
+            (
+                format!("SELECT {}", tags_and_meta(backend, "$1")),
+                vec![c.id.into()],
+            )
+        } else {
+            (
+                format!("SELECT {}", tags_and_meta(backend, "?")),
+                vec![c.id.into(), c.id.into()],
+            )
+        };
+    let row = db
+        .query_one_raw(sea_orm::Statement::from_sql_and_values(
+            backend, sql, values,
+        ))
+        .await?
+        .ok_or_else(|| missing("contact"))?;
+    contact_snap_from(c, &row)
 }
 
 /// Account and contact, for `contact_*` events.
@@ -177,19 +196,38 @@ pub async fn for_conversation<C: ConnectionTrait>(
     db: &C,
     conv: &conversation::Model,
 ) -> Result<EventData> {
-    // One joined read instead of seven: on this kind of machine every round trip costs.
+    let (_, mut data) = conversation_context(db, conv.id)
+        .await?
+        .ok_or_else(|| missing("conversation"))?;
+    let last = data.last_message.as_ref().map(|m| m.content.clone());
+    let mut snap = conversation_snap(conv, None);
+    snap.last_message = last.flatten();
+    data.conversation = Some(snap);
+    Ok(data)
+}
+
+/// The conversation `id` as stored, with everything around it, in one read (it is how a new
+/// message starts: on this kind of machine every round trip costs). `None` if there is none.
+pub async fn conversation_context<C: ConnectionTrait>(
+    db: &C,
+    id: i64,
+) -> Result<Option<(conversation::Model, EventData)>> {
     let backend = db.get_database_backend();
-    let p = if backend == sea_orm::DatabaseBackend::Postgres {
-        "$1"
+    // The text is the same for every call on a backend: built once per backend.
+    static PG: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    static SQLITE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let (cell, p) = if backend == sea_orm::DatabaseBackend::Postgres {
+        (&PG, "$1")
     } else {
-        "?"
+        (&SQLITE, "?")
     };
-    let sql = format!(
-        "SELECT {}, {}, {}, {}, {}, {}, {} FROM conversations c \
+    let sql = cell.get_or_init(|| format!(
+        "SELECT {}, {}, {}, {}, {}, {}, {}, {}, {} FROM conversations c \
          JOIN accounts a ON a.id = c.account_id JOIN inboxes i ON i.id = c.inbox_id \
          JOIN channels ch ON ch.id = i.channel_id JOIN contacts ct ON ct.id = c.contact_id \
          LEFT JOIN contact_inboxes ci ON ci.id = c.contact_inbox_id LEFT JOIN users u ON u.id = c.assignee_id \
          LEFT JOIN messages m ON m.id = c.last_message_id WHERE c.id = {p}",
+        cols::<conversation::Entity>("c"),
         cols::<account::Entity>("a"),
         cols::<inbox::Entity>("i"),
         cols::<channel::Entity>("ch"),
@@ -197,15 +235,19 @@ pub async fn for_conversation<C: ConnectionTrait>(
         cols::<contact_inbox::Entity>("ci"),
         cols::<user::Entity>("u"),
         cols::<message::Entity>("m"),
-    );
-    let row = db
+        tags_and_meta(backend, "ct.id"),
+    ));
+    let Some(row) = db
         .query_one_raw(sea_orm::Statement::from_sql_and_values(
             backend,
-            sql,
-            [conv.id.into()],
+            sql.as_str(),
+            [id.into()],
         ))
         .await?
-        .ok_or_else(|| missing("conversation"))?;
+    else {
+        return Ok(None);
+    };
+    let conv = conversation::Model::from_query_result(&row, "c_")?;
     let acc = account::Model::from_query_result(&row, "a_")?;
     let ib = inbox::Model::from_query_result(&row, "i_")?;
     let ch = channel::Model::from_query_result(&row, "ch_")?;
@@ -222,7 +264,7 @@ pub async fn for_conversation<C: ConnectionTrait>(
         Some(_) => message::Model::from_query_result_optional(&row, "m_")?,
         None => None,
     };
-    Ok(EventData {
+    let data = EventData {
         account: Some(account_snap(&acc)),
         inbox: Some(InboxSnap {
             id: ib.id,
@@ -230,7 +272,7 @@ pub async fn for_conversation<C: ConnectionTrait>(
             channel_id: ib.channel_id,
         }),
         channel: Some(channel_snap(&ch)),
-        contact: Some(contact_snap(db, &ct).await?),
+        contact: Some(contact_snap_from(&ct, &row)?),
         contact_inbox: ci.map(|ci| ContactInboxSnap {
             id: ci.id,
             contact_id: ci.contact_id,
@@ -240,15 +282,16 @@ pub async fn for_conversation<C: ConnectionTrait>(
             created_at: ci.created_at,
             updated_at: ci.updated_at,
         }),
-        conversation: Some(conversation_snap(conv, last.as_ref())),
+        conversation: Some(conversation_snap(&conv, last.as_ref())),
         assignee: assignee.as_ref().map(user_snap),
         last_message: last.as_ref().map(message_snap),
         ..Default::default()
-    })
+    };
+    Ok(Some((conv, data)))
 }
 
 /// `alias."col" AS "alias_col"` for every column of `E`, for prefixed `from_query_result`.
-fn cols<E: EntityTrait>(alias: &str) -> String {
+pub(crate) fn cols<E: EntityTrait>(alias: &str) -> String {
     use sea_orm::{IdenStatic, Iterable};
     E::Column::iter()
         .map(|c| format!("{alias}.\"{col}\" AS \"{alias}_{col}\"", col = c.as_str()))

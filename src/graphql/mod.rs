@@ -79,3 +79,100 @@ pub(crate) mod helpers {
     #[derive(Clone, Copy)]
     pub struct ClientIp(pub Option<std::net::IpAddr>);
 }
+
+/// Parsed documents of recently seen query texts. Scripts, integrations and the console send
+/// the same few operations over and over, and parsing is a measurable share of a small
+/// mutation's cost; a hit is a clone of the parsed tree. Validation still runs every time.
+/// Only signed-in callers' texts are kept, and only short ones, within a total budget, so the
+/// cache cannot be used to pin memory.
+#[derive(Clone, Default)]
+pub struct DocumentCache(std::sync::Arc<std::sync::Mutex<DocumentCacheInner>>);
+
+#[derive(Default)]
+struct DocumentCacheInner {
+    docs: std::collections::HashMap<
+        String,
+        std::sync::Arc<async_graphql::parser::types::ExecutableDocument>,
+    >,
+    /// Total length of the texts kept.
+    bytes: usize,
+}
+
+impl DocumentCache {
+    /// Longer query texts are parsed every time.
+    const MAX_QUERY_LEN: usize = 4 * 1024;
+    /// Total length of the texts kept; when a new one would pass it, the cache starts over.
+    const MAX_BYTES: usize = 256 * 1024;
+
+    /// Gives `req` its parsed document from the cache, or parses it and keeps the result.
+    /// A text that does not parse is left for the executor, which reports the error.
+    pub fn prepare(&self, req: &mut async_graphql::Request) {
+        if req.query.len() > Self::MAX_QUERY_LEN {
+            return;
+        }
+        let hit = self
+            .0
+            .lock()
+            .expect("document cache lock")
+            .docs
+            .get(&req.query)
+            .cloned();
+        if let Some(doc) = hit {
+            req.set_parsed_query((*doc).clone());
+            return;
+        }
+        let Ok(doc) = req.parsed_query() else {
+            return;
+        };
+        let doc = std::sync::Arc::new(doc.clone());
+        let mut cache = self.0.lock().expect("document cache lock");
+        if cache.bytes + req.query.len() > Self::MAX_BYTES {
+            cache.docs.clear();
+            cache.bytes = 0;
+        }
+        if cache.docs.insert(req.query.clone(), doc).is_none() {
+            cache.bytes += req.query.len();
+        }
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.0.lock().unwrap().docs.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::DocumentCache;
+
+    #[test]
+    fn the_document_cache_keeps_parsed_texts_and_leaves_errors_to_the_executor() {
+        let cache = DocumentCache::default();
+        let mut a = async_graphql::Request::new("{ __typename }");
+        cache.prepare(&mut a);
+        assert_eq!(cache.len(), 1);
+        let mut b = async_graphql::Request::new("{ __typename }");
+        cache.prepare(&mut b);
+        assert!(b.parsed_query().is_ok());
+        assert_eq!(cache.len(), 1, "a hit adds nothing");
+
+        let mut bad = async_graphql::Request::new("{ unclosed");
+        cache.prepare(&mut bad);
+        assert!(bad.parsed_query().is_err(), "the executor still reports it");
+        assert_eq!(cache.len(), 1);
+
+        let long = format!(
+            "{{ __typename }}{}",
+            " ".repeat(DocumentCache::MAX_QUERY_LEN)
+        );
+        cache.prepare(&mut async_graphql::Request::new(long));
+        assert_eq!(cache.len(), 1, "long texts are not kept");
+
+        let text = |i: usize| format!("{{ a{i}: __typename {} }}", " ".repeat(1000));
+        for i in 0..(2 * DocumentCache::MAX_BYTES / 1000) {
+            cache.prepare(&mut async_graphql::Request::new(text(i)));
+        }
+        assert!(cache.0.lock().unwrap().bytes <= DocumentCache::MAX_BYTES);
+        assert!(cache.len() <= DocumentCache::MAX_BYTES / 1000);
+    }
+}

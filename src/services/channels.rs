@@ -188,6 +188,7 @@ pub async fn create(
     super::webhook_subscriptions::sync_channel_webhook(&txn, keys, &ch).await?;
     whatsapp_event(&txn, keys, &ch, None, Some(ch.status)).await?;
     txn.commit().await?;
+    crate::delivery::events_committed();
     Ok(ch)
 }
 
@@ -211,6 +212,7 @@ pub async fn update(
     super::webhook_subscriptions::sync_channel_webhook(&txn, keys, &ch).await?;
     whatsapp_event(&txn, keys, &ch, Some(before), Some(ch.status)).await?;
     txn.commit().await?;
+    crate::delivery::events_committed();
     Ok(ch)
 }
 
@@ -226,6 +228,7 @@ pub async fn delete(
     whatsapp_event(&txn, keys, &ch, Some(ch.status), None).await?;
     channel::Entity::delete_by_id(id).exec(&txn).await?;
     txn.commit().await?;
+    crate::delivery::events_committed();
     Ok(())
 }
 

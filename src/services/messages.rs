@@ -67,14 +67,14 @@ pub async fn create(
     principal: &Principal,
     input: NewMessage,
 ) -> Result<message::Model> {
-    let (conv, _) = load_owned::<conversation::Entity, _>(
-        db,
-        principal,
-        input.conversation_id,
-        "conversation",
-        Some("conversationId"),
-    )
-    .await?;
+    // The conversation and the event's context in one read; then the same checks as
+    // `load_owned`.
+    principal.require_authenticated()?;
+    let nf = || Error::not_found_in("conversation", "conversationId");
+    let (conv, mut data) = outbox::conversation_context(db, input.conversation_id)
+        .await?
+        .ok_or_else(nf)?;
+    principal.role_in(conv.account_id).ok_or_else(nf)?;
     let mut c = Checks::new();
     let message_type = input.message_type.unwrap_or(MessageType::Outgoing);
     let content_type = input.content_type.unwrap_or(ContentType::Text);
@@ -144,9 +144,8 @@ pub async fn create(
             "senderId",
         ));
     }
-    // The event's context is read before the transaction: inside it, the conversation row
-    // stays locked from its update to the commit, so that span is kept to three statements.
-    let mut data = outbox::for_conversation(db, &conv).await?;
+    // The event's context was read before the transaction: inside it, the conversation row
+    // stays locked from its update to the commit.
     if sender_type == SenderType::User
         && let Some(uid) = sender_id
     {

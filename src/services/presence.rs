@@ -82,5 +82,6 @@ pub async fn set(
         .await?;
     }
     txn.commit().await?;
+    crate::delivery::events_committed();
     Ok(saved)
 }

@@ -50,6 +50,7 @@ pub async fn create(
         builder_event(&txn, public_base, &s, 2).await?;
     }
     txn.commit().await?;
+    crate::delivery::events_committed();
     Ok(s)
 }
 
@@ -106,6 +107,7 @@ pub async fn update(
         _ => {}
     }
     txn.commit().await?;
+    crate::delivery::events_committed();
     Ok(s)
 }
 
@@ -120,6 +122,7 @@ pub async fn delete(
     builder_event(&txn, public_base, &s, 4).await?;
     story::Entity::delete_by_id(s.id).exec(&txn).await?;
     txn.commit().await?;
+    crate::delivery::events_committed();
     Ok(())
 }
 

@@ -654,6 +654,118 @@ async fn operators_send_a_test_ping_and_record_widget_opens() {
     assert_eq!(w["contact"]["name"], "John Doe");
 }
 
+/// The outbox fans out inside the change's own transaction: when the mutation answers, its
+/// deliveries are already stored (nothing waits for a background step to create them).
+#[tokio::test]
+async fn a_change_commits_together_with_its_deliveries() {
+    let app = spawn_app!(fast_delivery);
+    let (admin, account, seeded) = setup(&app).await;
+    let rx = Receiver::start().await;
+    paused_backlog(&app, &admin, &account, &seeded, &rx, 0).await;
+    for i in 1..=5 {
+        app.send_message(&admin, &seeded.conversation, "INCOMING", &format!("m{i}"))
+            .await;
+        let d = app
+            .gql_ok(Some(&admin), DELIVERIES, json!({"a": account}))
+            .await;
+        let ds = deliveries(&d);
+        assert_eq!(ds.len(), i, "right after message {i}: {ds:#?}");
+        assert!(ds.iter().all(|d| d["status"] == "PENDING"), "{ds:#?}");
+    }
+}
+
+/// Tags and meta are read with the rest of an event's context (one joined read for message
+/// events, one read for contact events); both reach the payload sorted, as stored.
+#[tokio::test]
+async fn payloads_carry_the_contacts_tags_and_meta() {
+    let app = spawn_app!(fast_delivery);
+    let (admin, account, seeded) = setup(&app).await;
+    let rx = Receiver::start().await;
+    app.subscribe(
+        &admin,
+        &account,
+        &rx.url("/hook"),
+        &["message_created", "contact_updated"],
+        "STANDARD",
+    )
+    .await;
+    app.gql_ok(
+        Some(&admin),
+        r#"mutation($c:ID!){ contactUpdate(input:{id:$c, tags:["vip","Customer"],
+             meta:[{key:"plan", value:"gold"},{key:"address", value:"1 Main St"}]}){ userErrors{ code } } }"#,
+        json!({"c": seeded.contact}),
+    )
+    .await;
+    app.send_message(&admin, &seeded.conversation, "INCOMING", "hi")
+        .await;
+    let got = rx.wait_for(2, Duration::from_secs(10)).await;
+    for r in &got {
+        let body = r.json();
+        let contact = &body["data"]["contact"];
+        let tags: Vec<&str> = contact["tags"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{body:#}"))
+            .iter()
+            .map(|t| t["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(tags, ["Customer", "vip"], "{}: {body:#}", body["type"]);
+        assert_eq!(
+            contact["meta"],
+            json!([{"key": "address", "value": "1 Main St"}, {"key": "plan", "value": "gold"}]),
+            "{}",
+            body["type"]
+        );
+    }
+    let mut types: Vec<String> = got
+        .iter()
+        .map(|r| r.json()["type"].as_str().unwrap().to_string())
+        .collect();
+    types.sort();
+    assert_eq!(types, ["contact_updated", "message_created"]);
+}
+
+/// A change fans out to the subscriptions it reads in its own transaction; deleting one of
+/// them at the same moment must not fail the change (nor leave a delivery without its
+/// subscription).
+#[tokio::test]
+async fn deleting_subscriptions_while_messages_arrive_fails_no_message() {
+    let app = spawn_app!(fast_delivery);
+    let (admin, account, seeded) = setup(&app).await;
+    let rx = Receiver::start().await;
+    let send = async {
+        for i in 0..40 {
+            app.send_message(&admin, &seeded.conversation, "INCOMING", &format!("m{i}"))
+                .await;
+        }
+    };
+    let churn = async {
+        for _ in 0..10 {
+            let (sub, _) = app
+                .subscribe(
+                    &admin,
+                    &account,
+                    &rx.url("/hook"),
+                    &["message_created"],
+                    "STANDARD",
+                )
+                .await;
+            let d = app
+                .gql_ok(
+                    Some(&admin),
+                    "mutation($s:ID!){ webhookSubscriptionDelete(input:{id:$s}){ deletedId userErrors{ code } } }",
+                    json!({"s": sub}),
+                )
+                .await;
+            assert_eq!(
+                d["webhookSubscriptionDelete"]["deletedId"],
+                json!(sub),
+                "{d}"
+            );
+        }
+    };
+    tokio::join!(send, churn);
+}
+
 #[tokio::test]
 async fn a_rolled_back_change_emits_nothing() {
     let app = spawn_app!(fast_delivery);
