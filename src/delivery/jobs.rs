@@ -6,7 +6,9 @@
 //! our schedule instead. The handler never returns an error and catches panics itself (a panic
 //! caught by apalis' layer would leave the job `Running`). Worker names are unique per process,
 //! and polling uses a `tokio::time::interval` strategy (apalis 1.0's interval strategy can stop
-//! waking); on PostgreSQL, LISTEN/NOTIFY also wakes the worker.
+//! waking); on PostgreSQL, LISTEN/NOTIFY also wakes the worker. Each retry runs in a task of its
+//! own, so a worker restart (which drops the worker's futures) cannot cut an attempt off
+//! between sending it and recording it.
 
 use std::{
     sync::Arc,
@@ -18,7 +20,6 @@ use apalis::prelude::*;
 use apalis_postgres::PostgresStorage;
 use apalis_sqlite::SqliteStorage;
 use chrono::{DateTime, Utc};
-use futures::FutureExt;
 use sea_orm::{DatabaseBackend, DatabaseConnection};
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
@@ -174,20 +175,22 @@ impl RetryQueue {
 }
 
 async fn handle(job: RetryJob, engine: Data<Arc<Engine>>) -> Result<(), BoxDynError> {
-    let run = std::panic::AssertUnwindSafe(super::run_retry(
-        &engine,
-        job.delivery_id,
-        job.attempt_count,
-    ))
-    .catch_unwind()
-    .await;
+    // A task of its own: when a backend error makes apalis restart the worker, it drops the
+    // worker's in-flight futures, and an attempt already sent must still be recorded (else the
+    // receiver sees a request the attempt log lacks, and the delivery is sent again once
+    // overdue). A panic ends only this task.
+    let engine: Arc<Engine> = (*engine).clone();
+    let (delivery_id, attempt_count) = (job.delivery_id, job.attempt_count);
+    let run =
+        tokio::spawn(async move { super::run_retry(&engine, delivery_id, attempt_count).await })
+            .await;
     match run {
         Ok(Ok(())) => {}
         Ok(Err(e)) => {
-            tracing::warn!(delivery_id = job.delivery_id, error = %e, "retry failed; the overdue sweep will take it")
+            tracing::warn!(delivery_id, error = %e, "retry failed; the overdue sweep will take it")
         }
         Err(_) => tracing::error!(
-            delivery_id = job.delivery_id,
+            delivery_id,
             "retry panicked; the overdue sweep will take it"
         ),
     }

@@ -1500,7 +1500,9 @@ pub async fn run_retry(
         .ok_or_else(|| anyhow::anyhow!("delivery vanished"))?;
     let secrets = active_secrets(&engine.keys, &sub)?;
     let rec = attempt(engine, &sub, &secrets, d).await;
-    record_batch(engine, std::slice::from_ref(&rec)).await
+    // Sent: from here on the attempt must reach the log, so a failed write is tried again.
+    record_with_retries(engine, std::slice::from_ref(&rec)).await;
+    Ok(())
 }
 
 /// Metrics gauges every few seconds; attempt-log retention hourly.

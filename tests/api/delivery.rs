@@ -1019,3 +1019,63 @@ async fn a_subscription_gets_at_most_the_configured_attempts_at_once() {
         assert_eq!(e["node"]["attemptCount"], 1, "{e}");
     }
 }
+
+/// apalis drops a worker's in-flight futures when a backend error makes it restart the worker;
+/// a retry already sent must still be logged, and not sent again. The fault: SQLite's write lock
+/// held past the retry worker's busy timeout (5 s), so its next poll fails.
+#[tokio::test]
+async fn a_retry_under_way_is_logged_when_the_retry_worker_restarts() {
+    use sea_orm::sqlx::{self, Connection};
+    if crate::helpers::wants_postgres() {
+        eprintln!(
+            "a_retry_under_way_is_logged_when_the_retry_worker_restarts: runs on the SQLite leg (the fault is SQLite's write lock)"
+        );
+        return;
+    }
+    let app = spawn_app!(fast_delivery);
+    let (admin, account, seeded) = setup(&app).await;
+    let rx = Receiver::start().await;
+    // The first attempt fails; the retry takes 2 s to be answered.
+    rx.script([Reply::Status(500), Reply::Slow(Duration::from_secs(2))]);
+    app.subscribe(
+        &admin,
+        &account,
+        &rx.url("/hook"),
+        &["message_created"],
+        "STANDARD",
+    )
+    .await;
+    app.send_message(&admin, &seeded.conversation, "INCOMING", "hold on")
+        .await;
+    rx.wait_for(2, Duration::from_secs(10)).await;
+
+    let mut lock = sqlx::SqliteConnection::connect(&app.state.config.database_url)
+        .await
+        .unwrap();
+    sqlx::query("BEGIN EXCLUSIVE")
+        .execute(&mut lock)
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(7)).await;
+    sqlx::query("ROLLBACK").execute(&mut lock).await.unwrap();
+    lock.close().await.unwrap();
+
+    // Logged within seconds of the lock's end, not after the lease and the overdue grace (60 s).
+    let d = app
+        .eventually(
+            &admin,
+            DELIVERIES,
+            json!({"a": account}),
+            Duration::from_secs(10),
+            |d| {
+                deliveries(d)
+                    .first()
+                    .is_some_and(|x| x["status"] == "SUCCEEDED")
+            },
+        )
+        .await;
+    let del = &deliveries(&d)[0];
+    assert_eq!(del["attemptCount"], 2);
+    assert_eq!(del["attempts"]["edges"].as_array().unwrap().len(), 2);
+    assert_eq!(rx.count(), 2, "the retry was not sent again");
+}
