@@ -14,8 +14,15 @@ use crate::{config::Config, crypto};
 
 const SECRET_KEY_SETTING: &str = "secret_key";
 
+/// How long a SQLite writer waits for the file's one write lock before giving up. SQLite's busy
+/// handler is not a queue (a waiter sleeps and retries while others may take the lock first), so
+/// under a retry storm a 5 s wait was seen to run out and fail API writes; a longer wait
+/// delays them instead.
+pub const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// Opens the pool. SQLite files are created when missing, run in WAL mode with
-/// `synchronous=NORMAL` (durable across process crashes) and a 5 s busy timeout.
+/// `synchronous=NORMAL` (durable across process crashes) and a [`SQLITE_BUSY_TIMEOUT`] wait for
+/// the write lock.
 pub async fn connect(config: &Config) -> anyhow::Result<DatabaseConnection> {
     let mut opts = ConnectOptions::new(config.database_url.clone());
     opts.max_connections(config.db_max_connections.max(1))
@@ -28,7 +35,7 @@ pub async fn connect(config: &Config) -> anyhow::Result<DatabaseConnection> {
                 .journal_mode(SqliteJournalMode::Wal)
                 .synchronous(SqliteSynchronous::Normal)
                 .foreign_keys(true)
-                .busy_timeout(Duration::from_secs(5))
+                .busy_timeout(SQLITE_BUSY_TIMEOUT)
         });
     let db = Database::connect(opts)
         .await

@@ -67,7 +67,13 @@ impl PollStrategy for TokioInterval {
 #[derive(Clone)]
 pub enum RetryQueue {
     Postgres(sea_orm::sqlx::PgPool),
-    Sqlite(sea_orm::sqlx::SqlitePool),
+    Sqlite {
+        /// The worker's own small pool (see [`RetryQueue::connect`]).
+        worker: sea_orm::sqlx::SqlitePool,
+        /// The application's pool, for scheduling and pruning: its writers wait longer for
+        /// the write lock than the worker's polls (a failed poll only restarts the worker).
+        app: sea_orm::sqlx::SqlitePool,
+    },
 }
 
 fn pg_storage(pool: &sea_orm::sqlx::PgPool) -> PostgresStorage<RetryJob> {
@@ -91,9 +97,10 @@ fn sqlite_storage(pool: &sea_orm::sqlx::SqlitePool) -> SqliteStorage<RetryJob> {
 }
 
 impl RetryQueue {
-    /// Sets up apalis' tables. PostgreSQL shares the application's pool; SQLite gets a small
-    /// pool of its own on the same file, because apalis' setup sets `synchronous=OFF` on
-    /// whichever connection runs it and the application's connections must keep `NORMAL`.
+    /// Sets up apalis' tables. PostgreSQL shares the application's pool; on SQLite the worker
+    /// gets a small pool of its own on the same file, because apalis' setup sets
+    /// `synchronous=OFF` on whichever connection runs it and the application's connections must
+    /// keep `NORMAL`.
     pub async fn connect(db: &DatabaseConnection, config: &Config) -> anyhow::Result<Self> {
         match db.get_database_backend() {
             DatabaseBackend::Postgres => {
@@ -113,7 +120,10 @@ impl RetryQueue {
                 SqliteStorage::setup(&pool)
                     .await
                     .map_err(|e| anyhow::anyhow!("apalis setup on SQLite failed: {e}"))?;
-                Ok(Self::Sqlite(pool))
+                Ok(Self::Sqlite {
+                    worker: pool,
+                    app: db.get_sqlite_connection_pool().clone(),
+                })
             }
         }
     }
@@ -137,8 +147,8 @@ impl RetryQueue {
                     .await
                     .map_err(|e| anyhow::anyhow!("{e}"))?;
             }
-            RetryQueue::Sqlite(pool) => {
-                let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+            RetryQueue::Sqlite { app, .. } => {
+                let mut tx = app.begin_with("BEGIN IMMEDIATE").await?;
                 apalis_sqlite::queries::push_tasks(&mut *tx, QUEUE, &tasks)
                     .await
                     .map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -158,11 +168,11 @@ impl RetryQueue {
             .execute(pool)
             .await
             .map(|r| r.rows_affected()),
-            RetryQueue::Sqlite(pool) => sea_orm::sqlx::query(
+            RetryQueue::Sqlite { app, .. } => sea_orm::sqlx::query(
                 "DELETE FROM Jobs WHERE job_type = ?1 AND status IN ('Done', 'Killed', 'Failed') AND done_at < unixepoch() - 86400",
             )
             .bind(QUEUE)
-            .execute(pool)
+            .execute(app)
             .await
             .map(|r| r.rows_affected()),
         };
@@ -231,7 +241,7 @@ pub fn spawn_worker(
                     })
                     .await
             }
-            RetryQueue::Sqlite(pool) => {
+            RetryQueue::Sqlite { worker: pool, .. } => {
                 let engine = engine.clone();
                 Monitor::new()
                     .register(move |restarts| {

@@ -38,7 +38,7 @@ use entity::{
 };
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseConnection,
-    EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set, Statement,
+    EntityTrait, FromQueryResult, Iterable, QueryFilter, QueryOrder, QuerySelect, Set, Statement,
     sea_query::{Expr, ExprTrait, LockBehavior, LockType},
 };
 use tokio::sync::{Notify, mpsc};
@@ -157,6 +157,8 @@ pub struct Engine {
     announcing: std::sync::atomic::AtomicBool,
     /// Signalled when a live subscriber arrives here (see [`live`]).
     pub watchers_changed: Notify,
+    /// Retries claimed here whose attempt has not reached the recorder yet.
+    retries_under_way: std::sync::atomic::AtomicUsize,
 }
 
 impl Engine {
@@ -211,6 +213,7 @@ pub async fn start(
         stopping: shutdown.clone(),
         announcing: std::sync::atomic::AtomicBool::new(false),
         watchers_changed: Notify::new(),
+        retries_under_way: std::sync::atomic::AtomicUsize::new(0),
     });
     let mut handles = Vec::new();
     if engine.is_postgres() {
@@ -606,12 +609,13 @@ fn spawn_group(
     });
 }
 
-/// Claims due deliveries of enabled subscriptions, skipping subscriptions busy in this process.
+/// Claims due deliveries of enabled subscriptions, skipping subscriptions busy in this process;
+/// returns them in id order with their subscriptions.
 async fn claim_due(
     engine: &Engine,
     limit: u64,
     busy: &[i64],
-) -> anyhow::Result<Vec<delivery::Model>> {
+) -> anyhow::Result<(Vec<delivery::Model>, Vec<ws::Model>)> {
     let now = Utc::now();
     let lease_until = now + chrono::Duration::from_std(engine.settings.lease)?;
     let overdue = now - chrono::Duration::from_std(engine.settings.overdue_grace)?;
@@ -626,7 +630,9 @@ async fn claim_due(
         // `idx_deliveries_pending` (dead entries get marked as the scan passes, and a paused
         // subscription's backlog is never read), plus retries overdue by the grace
         // (`idx_deliveries_retrying`), each locked skipping locked rows; the oldest `limit` of
-        // those are claimed. (Locking is not allowed under UNION, hence the CTEs.)
+        // those are claimed. (Locking is not allowed under UNION, hence the CTEs.) The claimed
+        // rows come back with their subscription's columns (`s_*`), saving a round trip on the
+        // way to a first attempt.
         let not_busy = if busy.is_empty() {
             String::new()
         } else {
@@ -645,10 +651,12 @@ async fn claim_due(
                WHERE d.status = 'RETRYING' AND d.next_attempt_at <= $4 AND s.state = 'ENABLED'{not_busy} \
                  AND (d.claimed_until IS NULL OR d.claimed_until < $5) \
                ORDER BY d.id LIMIT $6 FOR UPDATE OF d SKIP LOCKED) \
-             UPDATE deliveries SET claimed_until = $1, updated_at = $2 WHERE id IN (\
+             UPDATE deliveries AS u SET claimed_until = $1, updated_at = $2 \
+             FROM webhook_subscriptions s WHERE s.id = u.subscription_id AND u.id IN (\
                SELECT id FROM (SELECT id FROM pending UNION ALL SELECT id FROM overdue) c \
                ORDER BY id LIMIT $6) \
-             RETURNING *"
+             RETURNING u.*, {}",
+            subscription_columns()
         )
     } else {
         let busy_clause = if busy.is_empty() {
@@ -677,12 +685,48 @@ async fn claim_due(
             (limit as i64).into(),
         ],
     );
-    let mut rows = delivery::Entity::find()
-        .from_raw_sql(stmt)
-        .all(&engine.db)
-        .await?;
+    let (mut rows, subs) = if pg {
+        let raw = engine.db.query_all_raw(stmt).await?;
+        let mut rows = Vec::with_capacity(raw.len());
+        let mut subs: HashMap<i64, ws::Model> = HashMap::new();
+        for r in &raw {
+            let d = delivery::Model::from_query_result(r, "")?;
+            if let std::collections::hash_map::Entry::Vacant(v) = subs.entry(d.subscription_id) {
+                v.insert(ws::Model::from_query_result(r, "s_")?);
+            }
+            rows.push(d);
+        }
+        (rows, subs.into_values().collect())
+    } else {
+        // (SQLite's RETURNING cannot name the FROM clause's tables.)
+        let rows = delivery::Entity::find()
+            .from_raw_sql(stmt)
+            .all(&engine.db)
+            .await?;
+        let ids: HashSet<i64> = rows.iter().map(|d| d.subscription_id).collect();
+        let subs = if ids.is_empty() {
+            vec![]
+        } else {
+            ws::Entity::find()
+                .filter(ws::Column::Id.is_in(ids))
+                .all(&engine.db)
+                .await?
+        };
+        (rows, subs)
+    };
     rows.sort_by_key(|d| d.id);
-    Ok(rows)
+    Ok((rows, subs))
+}
+
+/// `s."col" AS "s_col", …` for every subscription column (read back with prefix `s_`).
+fn subscription_columns() -> &'static str {
+    static COLUMNS: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    COLUMNS.get_or_init(|| {
+        ws::Column::iter()
+            .map(|c| format!("s.\"{0}\" AS \"s_{0}\"", sea_orm::IdenStatic::as_str(&c)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    })
 }
 
 async fn dispatch_loop(engine: Arc<Engine>, shutdown: CancellationToken) {
@@ -697,8 +741,8 @@ async fn dispatch_loop(engine: Arc<Engine>, shutdown: CancellationToken) {
         committed.as_mut().enable();
         let busy = busy_subscriptions(&engine);
         let started = Instant::now();
-        let claimed = match claim_due(&engine, engine.settings.batch, &busy).await {
-            Ok(c) => {
+        let (claimed, subs) = match claim_due(&engine, engine.settings.batch, &busy).await {
+            Ok((c, subs)) => {
                 if !c.is_empty() {
                     tracing::debug!(
                         deliveries = c.len(),
@@ -707,7 +751,7 @@ async fn dispatch_loop(engine: Arc<Engine>, shutdown: CancellationToken) {
                         "claimed"
                     );
                 }
-                c
+                (c, subs)
             }
             Err(e) => {
                 tracing::error!(error = %e, "claiming deliveries failed; retrying");
@@ -728,17 +772,6 @@ async fn dispatch_loop(engine: Arc<Engine>, shutdown: CancellationToken) {
         for d in claimed {
             groups.entry(d.subscription_id).or_default().push(d);
         }
-        let subs = match ws::Entity::find()
-            .filter(ws::Column::Id.is_in(groups.keys().copied()))
-            .all(&engine.db)
-            .await
-        {
-            Ok(s) => s,
-            Err(e) => {
-                tracing::error!(error = %e, "loading subscriptions failed");
-                continue;
-            }
-        };
         for sub in subs {
             let Some(ds) = groups.remove(&sub.id) else {
                 continue;
@@ -1053,7 +1086,7 @@ async fn record_loop(
             _ = shutdown.cancelled() => break,
         }
     }
-    // Shutting down: record what the dispatcher's in-flight attempts still produce.
+    // Shutting down: record what in-flight attempts (first attempts and retries) still produce.
     loop {
         while let Ok(r) = rx.try_recv() {
             buf.push(r);
@@ -1062,7 +1095,13 @@ async fn record_loop(
             let batch = std::mem::take(&mut buf);
             record_with_retries(&engine, &batch).await;
         }
-        if rx.is_empty() && engine.inflight.lock().expect("inflight lock").is_empty() {
+        if rx.is_empty()
+            && engine.inflight.lock().expect("inflight lock").is_empty()
+            && engine
+                .retries_under_way
+                .load(std::sync::atomic::Ordering::Acquire)
+                == 0
+        {
             return;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -1470,11 +1509,22 @@ pub async fn run_retry(
                 .is_null()
                 .or(delivery::Column::ClaimedUntil.lt(now)),
         )
-        .exec(&engine.db)
+        .exec_with_returning(&engine.db)
         .await?;
-    if claimed.rows_affected == 0 {
+    let Some(d) = claimed.into_iter().next() else {
         return Ok(());
+    };
+    // Until its attempt reaches the recorder, a shutting-down recorder waits for it.
+    struct UnderWay<'a>(&'a std::sync::atomic::AtomicUsize);
+    impl Drop for UnderWay<'_> {
+        fn drop(&mut self) {
+            self.0.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+        }
     }
+    engine
+        .retries_under_way
+        .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+    let _under_way = UnderWay(&engine.retries_under_way);
     let sub = ws::Entity::find_by_id(d.subscription_id)
         .one(&engine.db)
         .await?;
@@ -1494,15 +1544,15 @@ pub async fn run_retry(
             .await?;
         return Ok(());
     };
-    let d = delivery::Entity::find_by_id(delivery_id)
-        .one(&engine.db)
-        .await?
-        .ok_or_else(|| anyhow::anyhow!("delivery vanished"))?;
     let secrets = active_secrets(&engine.keys, &sub)?;
     let rec = attempt(engine, &sub, &secrets, d).await;
-    // Sent: from here on the attempt must reach the log, so a failed write is tried again.
-    record_with_retries(engine, std::slice::from_ref(&rec)).await;
-    Ok(())
+    // Recorded in the recorder's next batch, like first attempts (one write transaction for
+    // many attempts, which is what SQLite's single writer needs under a retry storm).
+    engine
+        .recorder
+        .send(rec)
+        .await
+        .map_err(|_| anyhow::anyhow!("recorder stopped; attempt not recorded"))
 }
 
 /// Metrics gauges every few seconds; attempt-log retention hourly.

@@ -76,7 +76,8 @@ impl Server {
             .env("SWITCHBOARD_RETRY_POLL_INTERVAL", "50ms")
             .env("SWITCHBOARD_DELIVERY_TIMEOUT", "2s")
             .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
+            // Logs go to stdout: warnings and errors show up in the test's output.
+            .stdout(Stdio::inherit())
             .stderr(Stdio::inherit());
         for (k, v) in env {
             cmd.env(k, v);

@@ -118,16 +118,23 @@ async fn load(
                     .json(&json!({"query": MESSAGE, "variables": {"c": convs[i % convs.len()], "x": content}}))
                     .send()
                     .await;
-                let accepted = match r {
-                    Ok(r) => r.json::<Value>().await.is_ok_and(|b| {
-                        b["data"]["messageCreate"]["message"]["id"].is_string()
-                    }),
-                    Err(_) => false,
+                let refused = match r {
+                    Ok(r) => match r.json::<Value>().await {
+                        Ok(b) if b["data"]["messageCreate"]["message"]["id"].is_string() => None,
+                        Ok(b) => Some(b.to_string()),
+                        Err(e) => Some(e.to_string()),
+                    },
+                    Err(e) => Some(e.to_string()),
                 };
-                if accepted {
-                    ok.push(content);
-                } else {
-                    failed += 1;
+                match refused {
+                    None => ok.push(content),
+                    Some(why) => {
+                        if failed == 0 {
+                            // The first refusal of each sender, to tell a fault's effect from a bug.
+                            eprintln!("load: message {i} not accepted: {why}");
+                        }
+                        failed += 1;
+                    }
                 }
             }
         }));
