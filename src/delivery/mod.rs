@@ -1066,18 +1066,36 @@ fn receiver_auth(keys: &Keys, sub: &ws::Model) -> anyhow::Result<Option<String>>
     Ok(None)
 }
 
+/// Most attempts recorded in one transaction.
+const RECORD_BATCH: usize = 256;
+/// How long a small batch of attempts waits for more before it is recorded.
+const RECORD_FILL: Duration = Duration::from_millis(2);
+
 async fn record_loop(
     engine: Arc<Engine>,
     mut rx: mpsc::Receiver<AttemptRecord>,
     shutdown: CancellationToken,
 ) {
-    let mut buf = Vec::with_capacity(256);
+    let mut buf = Vec::with_capacity(RECORD_BATCH);
     loop {
         tokio::select! {
-            n = rx.recv_many(&mut buf, 256) => {
+            n = rx.recv_many(&mut buf, RECORD_BATCH) => {
                 if n == 0 {
                     return;
                 }
+                if buf.len() < RECORD_BATCH / 4 {
+                    // Every batch is a transaction: give a busy moment a little time to fill it
+                    // (an attempt's answer is not delayed by this, only its log entry).
+                    let until = tokio::time::Instant::now() + RECORD_FILL;
+                    while buf.len() < RECORD_BATCH {
+                        let room = RECORD_BATCH - buf.len();
+                        match tokio::time::timeout_at(until, rx.recv_many(&mut buf, room)).await {
+                            Ok(0) | Err(_) => break,
+                            Ok(_) => {}
+                        }
+                    }
+                }
+                let n = buf.len();
                 let batch = std::mem::take(&mut buf);
                 let started = Instant::now();
                 record_with_retries(&engine, &batch).await;
