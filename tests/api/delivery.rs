@@ -22,6 +22,26 @@ fn deliveries(d: &Value) -> Vec<Value> {
         .collect()
 }
 
+/// The account's newest delivery once it has `status` (panics after `secs` seconds).
+async fn newest_delivery_once(
+    app: &TestApp,
+    admin: &str,
+    account: &str,
+    status: &str,
+    secs: u64,
+) -> Value {
+    let d = app
+        .eventually(
+            admin,
+            DELIVERIES,
+            json!({"a": account}),
+            Duration::from_secs(secs),
+            |d| deliveries(d).first().is_some_and(|x| x["status"] == status),
+        )
+        .await;
+    deliveries(&d).swap_remove(0)
+}
+
 async fn setup(app: &TestApp) -> (String, String, crate::helpers::Seeded) {
     let admin = app.admin_token().await;
     let account = app.create_account(&admin, "Acme").await;
@@ -69,20 +89,7 @@ async fn a_new_message_reaches_its_subscriber_signed_and_logged() {
     assert_eq!(body["data"]["message"]["content"], "Hello, world!");
     assert_eq!(body["data"]["contact"]["first_name"], "John");
 
-    let d = app
-        .eventually(
-            &admin,
-            DELIVERIES,
-            json!({"a": account}),
-            Duration::from_secs(5),
-            |d| {
-                deliveries(d)
-                    .first()
-                    .is_some_and(|x| x["status"] == "SUCCEEDED")
-            },
-        )
-        .await;
-    let del = &deliveries(&d)[0];
+    let del = newest_delivery_once(&app, &admin, &account, "SUCCEEDED", 5).await;
     assert_eq!(del["webhookId"], r.header("webhook-id"));
     let attempt = &del["attempts"]["edges"][0]["node"];
     assert_eq!(attempt["responseStatus"], 200);
@@ -185,20 +192,7 @@ async fn failed_deliveries_retry_on_the_exponential_schedule_then_fail() {
             "gap {n} was {gap} ms, expected about {expected} ms: {gaps:?}"
         );
     }
-    let d = app
-        .eventually(
-            &admin,
-            DELIVERIES,
-            json!({"a": account}),
-            Duration::from_secs(10),
-            |d| {
-                deliveries(d)
-                    .first()
-                    .is_some_and(|x| x["status"] == "FAILED")
-            },
-        )
-        .await;
-    let del = &deliveries(&d)[0];
+    let del = newest_delivery_once(&app, &admin, &account, "FAILED", 10).await;
     assert_eq!(del["attemptCount"], 4);
     assert_eq!(del["lastError"], "HTTP 500");
     let attempts = del["attempts"]["edges"].as_array().unwrap();
@@ -317,23 +311,8 @@ async fn redirects_are_not_followed() {
     .await;
     app.send_message(&admin, &seeded.conversation, "INCOMING", "x")
         .await;
-    let d = app
-        .eventually(
-            &admin,
-            DELIVERIES,
-            json!({"a": account}),
-            Duration::from_secs(10),
-            |d| {
-                deliveries(d)
-                    .first()
-                    .is_some_and(|x| x["status"] == "FAILED")
-            },
-        )
-        .await;
-    assert_eq!(
-        deliveries(&d)[0]["attempts"]["edges"][0]["node"]["responseStatus"],
-        302
-    );
+    let del = newest_delivery_once(&app, &admin, &account, "FAILED", 10).await;
+    assert_eq!(del["attempts"]["edges"][0]["node"]["responseStatus"], 302);
     assert!(
         rx.received().iter().all(|r| r.path == "/hook"),
         "the redirect target was never called"
@@ -1061,20 +1040,7 @@ async fn a_retry_under_way_is_logged_when_the_retry_worker_restarts() {
     lock.close().await.unwrap();
 
     // Logged within seconds of the lock's end, not after the lease and the overdue grace (60 s).
-    let d = app
-        .eventually(
-            &admin,
-            DELIVERIES,
-            json!({"a": account}),
-            Duration::from_secs(10),
-            |d| {
-                deliveries(d)
-                    .first()
-                    .is_some_and(|x| x["status"] == "SUCCEEDED")
-            },
-        )
-        .await;
-    let del = &deliveries(&d)[0];
+    let del = newest_delivery_once(&app, &admin, &account, "SUCCEEDED", 10).await;
     assert_eq!(del["attemptCount"], 2);
     assert_eq!(del["attempts"]["edges"].as_array().unwrap().len(), 2);
     assert_eq!(rx.count(), 2, "the retry was not sent again");
