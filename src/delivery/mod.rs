@@ -1113,13 +1113,14 @@ async fn record_loop(
             let batch = std::mem::take(&mut buf);
             record_with_retries(&engine, &batch).await;
         }
-        if rx.is_empty()
-            && engine.inflight.lock().expect("inflight lock").is_empty()
-            && engine
-                .retries_under_way
-                .load(std::sync::atomic::Ordering::Acquire)
-                == 0
-        {
+        // Senders send, then stop counting themselves: read the counts first, the channel
+        // last, so that nothing sent in between is left behind.
+        let idle = engine
+            .retries_under_way
+            .load(std::sync::atomic::Ordering::SeqCst)
+            == 0
+            && engine.inflight.lock().expect("inflight lock").is_empty();
+        if idle && rx.is_empty() {
             return;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -1136,9 +1137,21 @@ async fn record_with_retries(engine: &Engine, batch: &[AttemptRecord]) {
                 tracing::warn!(error = %e, tries, "recording attempts failed; retrying");
                 tokio::time::sleep(Duration::from_millis(200 * tries)).await;
             }
+            Err(e) if batch.len() > 1 => {
+                // One bad record must not cost the others their log entries: one at a time.
+                tracing::warn!(error = %e, n = batch.len(), "recording a batch of attempts failed; recording them one by one");
+                for r in batch {
+                    if let Err(e) = record_batch(engine, std::slice::from_ref(r)).await {
+                        // Its claim expires and the delivery is attempted again.
+                        tracing::error!(error = %e, delivery_id = r.delivery.id, "recording an attempt failed; it will be retried after its lease");
+                    }
+                }
+                return;
+            }
             Err(e) => {
-                // The claims expire and the deliveries are attempted again.
-                tracing::error!(error = %e, n = batch.len(), "recording attempts failed; they will be retried after their lease");
+                // The claim expires and the delivery is attempted again.
+                let delivery_id = batch.first().map(|r| r.delivery.id);
+                tracing::error!(error = %e, ?delivery_id, "recording an attempt failed; it will be retried after its lease");
                 return;
             }
         }
@@ -1499,6 +1512,22 @@ pub async fn run_retry(
     delivery_id: i64,
     attempt_count: i32,
 ) -> anyhow::Result<()> {
+    // Counted from the start, so that a shutting-down recorder waits for this retry; a retry
+    // that has not claimed yet when the instance stops leaves the delivery to the overdue
+    // sweep (of this instance after a restart, or of another one).
+    struct UnderWay<'a>(&'a std::sync::atomic::AtomicUsize);
+    impl Drop for UnderWay<'_> {
+        fn drop(&mut self) {
+            self.0.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+    engine
+        .retries_under_way
+        .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let _under_way = UnderWay(&engine.retries_under_way);
+    if engine.stopping.is_cancelled() {
+        return Ok(());
+    }
     let Some(d) = delivery::Entity::find_by_id(delivery_id)
         .one(&engine.db)
         .await?
@@ -1512,8 +1541,14 @@ pub async fn run_retry(
         // apalis schedules in whole seconds; wait out the rest here.
         let wait = (at - Utc::now()).to_std().unwrap_or_default();
         if wait > Duration::ZERO {
-            tokio::time::sleep(wait.min(Duration::from_secs(5))).await;
+            tokio::select! {
+                _ = tokio::time::sleep(wait.min(Duration::from_secs(5))) => {}
+                _ = engine.stopping.cancelled() => return Ok(()),
+            }
         }
+    }
+    if engine.stopping.is_cancelled() {
+        return Ok(());
     }
     let now = Utc::now();
     let lease_until = now + chrono::Duration::from_std(engine.settings.lease)?;
@@ -1532,17 +1567,6 @@ pub async fn run_retry(
     let Some(d) = claimed.into_iter().next() else {
         return Ok(());
     };
-    // Until its attempt reaches the recorder, a shutting-down recorder waits for it.
-    struct UnderWay<'a>(&'a std::sync::atomic::AtomicUsize);
-    impl Drop for UnderWay<'_> {
-        fn drop(&mut self) {
-            self.0.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
-        }
-    }
-    engine
-        .retries_under_way
-        .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
-    let _under_way = UnderWay(&engine.retries_under_way);
     let sub = ws::Entity::find_by_id(d.subscription_id)
         .one(&engine.db)
         .await?;
