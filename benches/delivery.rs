@@ -21,7 +21,8 @@
 //!
 //! All traffic is loopback. Results go to stdout. CPU and memory are the server processes'
 //! own (`/proc/<pid>`), not the load generator's. `SWITCHBOARD_DB_MAX_CONNECTIONS` and other
-//! `SWITCHBOARD_*` settings pass through to the servers.
+//! `SWITCHBOARD_*` settings pass through to the servers; `BENCH_BINARY` runs another build of
+//! the server (to compare two builds under the same load generator).
 
 use std::{
     collections::{HashMap, HashSet},
@@ -118,13 +119,16 @@ impl Servers {
             // servers under a profiler (CPU and RSS figures are then the profiler's).
             let prefix = std::env::var("BENCH_SERVER_PREFIX").unwrap_or_default();
             let mut words = prefix.split_whitespace();
+            // `BENCH_BINARY=/path/to/switchboard` measures another build (an A/B comparison).
+            let binary = std::env::var("BENCH_BINARY")
+                .unwrap_or_else(|_| env!("CARGO_BIN_EXE_switchboard").to_string());
             let mut cmd = match words.next() {
                 Some(tool) => {
                     let mut c = std::process::Command::new(tool);
-                    c.args(words).arg(env!("CARGO_BIN_EXE_switchboard"));
+                    c.args(words).arg(&binary);
                     c
                 }
-                None => std::process::Command::new(env!("CARGO_BIN_EXE_switchboard")),
+                None => std::process::Command::new(&binary),
             };
             cmd.arg("serve")
                 .current_dir(dir)

@@ -129,6 +129,9 @@ pub struct Config {
     /// Attempts in flight at once per subscription on one instance. They start in event order;
     /// with `1` a subscription's deliveries are also sent strictly one after another.
     pub delivery_concurrency: usize,
+    /// Most due deliveries the dispatcher claims at once (a new message's deliveries are
+    /// claimed by the transaction that writes them, so this is for backlogs and retries).
+    pub claim_batch: u64,
     /// On SIGTERM, how long in-flight attempts may take to finish before the process exits
     /// (their deliveries are retaken by another instance when their lease runs out).
     #[serde(with = "humantime_serde")]
@@ -163,6 +166,7 @@ impl Default for Config {
             role: Role::All,
             shutdown_grace: Duration::from_secs(20),
             delivery_concurrency: 8,
+            claim_batch: 500,
         }
     }
 }

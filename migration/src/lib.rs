@@ -14,6 +14,7 @@ mod m20261121_000004_create_partners;
 mod m20261121_000005_create_stories_and_presence;
 mod m20261121_000006_create_bot_connections;
 mod m20261121_000007_claim_indexes;
+mod m20261121_000008_unclaimed_index;
 
 pub struct Migrator;
 
@@ -28,6 +29,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261121_000005_create_stories_and_presence::Migration),
             Box::new(m20261121_000006_create_bot_connections::Migration),
             Box::new(m20261121_000007_claim_indexes::Migration),
+            Box::new(m20261121_000008_unclaimed_index::Migration),
         ]
     }
 }

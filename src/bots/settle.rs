@@ -166,7 +166,8 @@ async fn answered<C: ConnectionTrait>(
     if !answer.responses.is_empty() {
         let data = outbox::for_conversation(txn, &conv).await?;
         for r in &answer.responses {
-            let (_, after) = insert_in(txn, &conv, data.clone(), bot_message(&conv, r)).await?;
+            let (_, after) =
+                insert_in(txn, &conv, data.clone(), bot_message(&conv, r), None).await?;
             conv = after;
         }
     }
@@ -216,6 +217,6 @@ async fn hand_over<C: ConnectionTrait>(
         None,
         json!({"handoff": true}),
     );
-    insert_in(txn, &after, data, note).await?;
+    insert_in(txn, &after, data, note, None).await?;
     Ok(())
 }

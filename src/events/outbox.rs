@@ -13,12 +13,23 @@ use crate::error::{Error, Result};
 /// transaction of the change (every caller does): outside one, a crash between the two
 /// inserts would leave an event marked dispatched without its deliveries.
 pub async fn record<C: ConnectionTrait>(db: &C, event_type: &str, data: EventData) -> Result<()> {
+    record_claiming(db, event_type, data, None).await
+}
+
+/// [`record`], its deliveries claimed for this instance where `claim` takes them (see
+/// [`crate::delivery::Claimed`]).
+pub async fn record_claiming<C: ConnectionTrait>(
+    db: &C,
+    event_type: &str,
+    data: EventData,
+    claim: Option<&mut crate::delivery::Claimed>,
+) -> Result<()> {
     let route = Route {
         channel_id: data.channel.as_ref().map(|c| c.id),
         inbox_id: data.inbox.as_ref().map(|i| i.id),
         ..Route::default()
     };
-    record_routed(db, event_type, data, route).await
+    record_routed(db, event_type, data, route, claim).await
 }
 
 /// Where an event may go: the channel and inbox subscriptions are scoped to, the partner a
@@ -31,12 +42,13 @@ pub struct Route {
     pub bot_connection_id: Option<i64>,
 }
 
-/// [`record`] with the routing columns given.
+/// [`record_claiming`] with the routing columns given.
 pub async fn record_routed<C: ConnectionTrait>(
     db: &C,
     event_type: &str,
     data: EventData,
     route: Route,
+    claim: Option<&mut crate::delivery::Claimed>,
 ) -> Result<()> {
     let account_id = data
         .account
@@ -50,7 +62,7 @@ pub async fn record_routed<C: ConnectionTrait>(
         route,
         payload,
     };
-    crate::delivery::record_and_fan_out(db, new, data).await?;
+    crate::delivery::record_and_fan_out(db, new, data, claim).await?;
     Ok(())
 }
 

@@ -157,7 +157,7 @@ pub async fn emit<C: ConnectionTrait>(db: &C, account_id: i64, e: PartnerEvent<'
             partner_id: Some(p.id),
             bot_connection_id: None,
         };
-        outbox::record_routed(db, e.name(), data, route).await?;
+        outbox::record_routed(db, e.name(), data, route, None).await?;
     }
     Ok(())
 }

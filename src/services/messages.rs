@@ -1,6 +1,8 @@
 //! Messages in a conversation. Creating one also moves the conversation's last message and,
 //! for incoming ones, its unread count, in the same transaction.
 
+use std::sync::Arc;
+
 use chrono::Utc;
 use entity::{
     conversation,
@@ -15,6 +17,7 @@ use sea_orm::{
 use super::{Page, PageOf, load_owned, load_owned_admin, paginate};
 use crate::{
     auth::Principal,
+    delivery::Engine,
     domain::{CONTENT_MAX, Checks},
     error::{Error, Result},
     events::{data as outbox_data, outbox},
@@ -64,6 +67,7 @@ pub fn status_change_allowed(from: MessageDeliveryStatus, to: MessageDeliverySta
 
 pub async fn create(
     db: &DatabaseConnection,
+    engine: &Arc<Engine>,
     principal: &Principal,
     input: NewMessage,
 ) -> Result<message::Model> {
@@ -155,6 +159,8 @@ pub async fn create(
             .as_ref()
             .map(outbox::user_snap);
     }
+    // Its deliveries are claimed for this instance as they are written (no claim round trip).
+    let mut claimed = engine.claiming();
     let txn = crate::db::begin_write(db).await?;
     let am = message::ActiveModel {
         account_id: Set(conv.account_id),
@@ -177,7 +183,7 @@ pub async fn create(
     let bot_context = (message_type == MessageType::Incoming
         && conv.status == ConversationStatus::Pending)
         .then(|| data.clone());
-    let (msg, conv_after) = insert_in(&txn, &conv, data, am).await?;
+    let (msg, conv_after) = insert_in(&txn, &conv, data, am, claimed.as_mut()).await?;
     if let Some(mut data) = bot_context {
         let bot = entity::inbox::Entity::find_by_id(conv.inbox_id)
             .one(&txn)
@@ -192,11 +198,18 @@ pub async fn create(
                 bot_connection_id: Some(connection),
                 ..Default::default()
             };
-            outbox::record_routed(&txn, crate::bots::context::EVENT, data, route).await?;
+            outbox::record_routed(
+                &txn,
+                crate::bots::context::EVENT,
+                data,
+                route,
+                claimed.as_mut(),
+            )
+            .await?;
         }
     }
     txn.commit().await?;
-    crate::delivery::events_committed();
+    crate::delivery::committed(engine, claimed);
     Ok(msg)
 }
 
@@ -208,6 +221,7 @@ pub async fn insert_in<C: sea_orm::ConnectionTrait>(
     conv: &conversation::Model,
     mut data: outbox_data::EventData,
     am: message::ActiveModel,
+    claim: Option<&mut crate::delivery::Claimed>,
 ) -> Result<(message::Model, conversation::Model)> {
     let msg = am.insert(txn).await?;
     let message_type = msg.message_type;
@@ -235,12 +249,13 @@ pub async fn insert_in<C: sea_orm::ConnectionTrait>(
     data.conversation = Some(outbox::conversation_snap(&conv_after, Some(&msg)));
     data.last_message = Some(outbox::message_snap(&msg));
     data.message = Some(outbox::message_snap(&msg));
-    outbox::record(txn, "message_created", data).await?;
+    outbox::record_claiming(txn, "message_created", data, claim).await?;
     Ok((msg, conv_after))
 }
 
 pub async fn update(
     db: &DatabaseConnection,
+    engine: &Arc<Engine>,
     principal: &Principal,
     id: i64,
     f: MessageFields,
@@ -289,15 +304,16 @@ pub async fn update(
         am.private = Set(p);
     }
     c.finish()?;
+    let mut claimed = engine.claiming();
     let txn = crate::db::begin_write(db).await?;
     let msg = am.update(&txn).await?;
     let mut data = outbox::for_message(&txn, &msg).await?;
     if msg.delivery_status != previous_status {
         data.previous_delivery_status = Some(previous_status.as_str().to_string());
     }
-    outbox::record(&txn, "message_updated", data).await?;
+    outbox::record_claiming(&txn, "message_updated", data, claimed.as_mut()).await?;
     txn.commit().await?;
-    crate::delivery::events_committed();
+    crate::delivery::committed(engine, claimed);
     Ok(msg)
 }
 

@@ -126,6 +126,8 @@ async fn a_new_message_reaches_its_subscriber_signed_and_logged() {
         "webhook_attempt_duration_seconds_bucket",
         "webhook_queue_depth",
         "webhook_oldest_pending_age_seconds",
+        // A new message's delivery was claimed by the transaction that wrote it.
+        "webhook_claimed_total{by=\"writer\"}",
     ] {
         assert!(metrics.contains(name), "/metrics lacks {name}");
     }
@@ -447,21 +449,40 @@ async fn paused_backlog(
 }
 
 /// With `SWITCHBOARD_DELIVERY_CONCURRENCY=1` a subscription's deliveries are sent strictly one
-/// after another, so the receiver sees them in event order.
+/// after another, so the receiver sees them in event order. Messages written while the backlog
+/// drains (whose transactions would otherwise claim their deliveries for this instance at once)
+/// wait behind it.
 #[tokio::test]
 async fn a_paused_subscription_keeps_events_and_drains_them_in_order_on_resume() {
     let app = spawn_app!(|c| {
         fast_delivery(c);
         c.delivery_concurrency = 1;
+        // Most of the backlog stays unclaimed in the database while the first part is sent.
+        c.claim_batch = 4;
     });
     let (admin, account, seeded) = setup(&app).await;
     let rx = Receiver::start().await;
+    // Slow enough that the backlog is still draining while the later messages are written.
+    rx.default_reply(Reply::Slow(Duration::from_millis(50)));
     let sub = paused_backlog(&app, &admin, &account, &seeded, &rx, 20).await;
     tokio::time::sleep(Duration::from_millis(700)).await;
     assert!(rx.received().is_empty(), "nothing is sent while paused");
     app.gql_ok(Some(&admin), SET_STATE, json!({"s": sub, "st": "ENABLED"}))
         .await;
-    let got = rx.wait_for(20, Duration::from_secs(10)).await;
+    for i in 20..30 {
+        app.send_message(
+            &admin,
+            &seeded.conversation,
+            "INCOMING",
+            &format!("m{i:02}"),
+        )
+        .await;
+    }
+    assert!(
+        rx.count() < 20,
+        "the later messages were written while the backlog drained"
+    );
+    let got = rx.wait_for(30, Duration::from_secs(10)).await;
     let order: Vec<String> = got
         .iter()
         .map(|r| {
@@ -473,7 +494,7 @@ async fn a_paused_subscription_keeps_events_and_drains_them_in_order_on_resume()
         .collect();
     assert_eq!(
         order,
-        (0..20).map(|i| format!("m{i:02}")).collect::<Vec<_>>()
+        (0..30).map(|i| format!("m{i:02}")).collect::<Vec<_>>()
     );
 }
 

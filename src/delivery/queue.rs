@@ -1,0 +1,249 @@
+//! This instance's send queues: one per subscription with deliveries claimed here.
+//!
+//! A delivery is claimed by this instance either by the dispatcher's claim (a lease taken on
+//! due rows) or by the very transaction that wrote it ([`Claimed`]): a new message's
+//! deliveries are inserted with this instance's lease and handed to its queues after commit,
+//! so a first attempt costs no claim statement and no wake-up round trip. Either way the
+//! delivery joins its subscription's queue, where one task starts them in order, at most
+//! `concurrency` at once.
+//!
+//! Order per subscription is kept because a transaction claims a subscription's new delivery
+//! only when the subscription has no unclaimed pending delivery (the `backlog` read with the
+//! subscriptions, on `idx_deliveries_unclaimed`) and is enabled, and the dispatcher does not
+//! claim for a subscription whose queue here is not empty. A queued delivery whose lease would
+//! run out before its attempt could end is handed back (with everything queued behind it)
+//! rather than risk a second instance sending it too.
+
+use std::{
+    collections::{HashSet, VecDeque, hash_map::Entry},
+    sync::Arc,
+    time::Duration,
+};
+
+use chrono::{DateTime, Utc};
+use entity::{delivery, enums::SubscriptionState, webhook_subscription as ws};
+use futures::stream::{FuturesUnordered, StreamExt};
+use tokio::sync::Notify;
+
+use super::{Engine, active_secrets, attempt, events_committed, release_claims};
+
+/// A queue this long (in multiples of `concurrency`) stops new deliveries from being claimed
+/// by the transactions that write them: they wait in the database for the dispatcher instead.
+const CROWDED: usize = 4;
+
+/// How much lease a queued delivery must have left, beyond the attempt timeout, to be started.
+const LEASE_MARGIN: Duration = Duration::from_secs(2);
+
+/// A subscription's queue on this instance. It exists while its task runs.
+pub(super) struct Slot {
+    queue: VecDeque<Queued>,
+    in_flight: usize,
+    /// The dispatcher left this subscription's due deliveries in the database while it was
+    /// busy here: wake the dispatcher when it is not.
+    skipped: bool,
+    /// Tells the task that more was queued.
+    more: Arc<Notify>,
+}
+
+struct Queued {
+    to: Arc<Target>,
+    d: delivery::Model,
+}
+
+/// A subscription as its attempts need it: the row as claimed, and its signing secrets.
+pub(super) struct Target {
+    sub: ws::Model,
+    secrets: Vec<String>,
+}
+
+impl Target {
+    pub(super) fn new(engine: &Engine, sub: ws::Model) -> Option<Arc<Self>> {
+        match active_secrets(engine.keys(), &sub) {
+            Ok(secrets) => Some(Arc::new(Self { sub, secrets })),
+            Err(e) => {
+                // Its claims run out and it is tried again then.
+                tracing::error!(subscription_id = sub.id, error = %e, "cannot decrypt subscription secrets");
+                None
+            }
+        }
+    }
+}
+
+/// Subscriptions whose due deliveries the dispatcher must not claim now (their queue here is
+/// not empty, or full in flight); each is marked so that it wakes the dispatcher when free.
+pub(super) fn busy(engine: &Engine) -> Vec<i64> {
+    let concurrency = engine.settings.concurrency;
+    let mut slots = engine.inflight.lock().expect("inflight lock");
+    slots
+        .iter_mut()
+        .filter(|(_, s)| !s.queue.is_empty() || s.in_flight >= concurrency)
+        .map(|(id, s)| {
+            s.skipped = true;
+            *id
+        })
+        .collect()
+}
+
+/// Queues claimed deliveries of one subscription (in id order), starting its task if needed.
+pub(super) fn enqueue(engine: &Arc<Engine>, to: Arc<Target>, ds: Vec<delivery::Model>) {
+    let id = to.sub.id;
+    let items = ds.into_iter().map(|d| Queued { to: to.clone(), d });
+    let mut slots = engine.inflight.lock().expect("inflight lock");
+    match slots.entry(id) {
+        Entry::Occupied(mut o) => {
+            let slot = o.get_mut();
+            slot.queue.extend(items);
+            slot.more.notify_one();
+        }
+        Entry::Vacant(v) => {
+            let more = Arc::new(Notify::new());
+            v.insert(Slot {
+                queue: items.collect(),
+                in_flight: 0,
+                skipped: false,
+                more: more.clone(),
+            });
+            tokio::spawn(send_queue(engine.clone(), id, more));
+        }
+    }
+}
+
+/// The task of one subscription's queue: starts its deliveries in order while fewer than
+/// `concurrency` are in flight, hands each finished attempt to the recorder, and ends (freeing
+/// the slot) when the queue is empty and nothing is in flight.
+async fn send_queue(engine: Arc<Engine>, sub_id: i64, more: Arc<Notify>) {
+    let concurrency = engine.settings.concurrency;
+    let mut running = FuturesUnordered::new();
+    loop {
+        let mut start = Vec::new();
+        let mut hand_back = Vec::new();
+        let done = {
+            let mut slots = engine.inflight.lock().expect("inflight lock");
+            let Some(slot) = slots.get_mut(&sub_id) else {
+                return; // not expected: only this task removes its slot
+            };
+            let enough_until = Utc::now()
+                + chrono::Duration::from_std(engine.settings.http.timeout + LEASE_MARGIN)
+                    .unwrap_or_default();
+            while slot.in_flight < concurrency
+                && let Some(q) = slot.queue.pop_front()
+            {
+                if engine.stopping.is_cancelled() || q.d.claimed_until < Some(enough_until) {
+                    // Leaving, or the lease could run out mid-attempt: hand this and everything
+                    // behind it back, in order, to whichever instance claims them next.
+                    hand_back.push(q.d.id);
+                    hand_back.extend(slot.queue.drain(..).map(|q| q.d.id));
+                    break;
+                }
+                slot.in_flight += 1;
+                start.push(q);
+            }
+            let done = running.is_empty() && start.is_empty() && slot.queue.is_empty();
+            if done && slots.remove(&sub_id).is_some_and(|s| s.skipped) {
+                engine.wake();
+            }
+            done
+        };
+        if !hand_back.is_empty() {
+            let why = if engine.stopping.is_cancelled() {
+                "shutting down"
+            } else {
+                "their lease would run out before they could be sent"
+            };
+            release_claims(&engine, &hand_back, why).await;
+        }
+        for q in start {
+            let engine = engine.clone();
+            running.push(async move { attempt(&engine, &q.to.sub, &q.to.secrets, q.d).await });
+        }
+        if done {
+            return;
+        }
+        tokio::select! {
+            Some(rec) = running.next() => {
+                {
+                    let mut slots = engine.inflight.lock().expect("inflight lock");
+                    if let Some(slot) = slots.get_mut(&sub_id) {
+                        slot.in_flight -= 1;
+                        if slot.skipped && slot.queue.is_empty() && slot.in_flight < concurrency {
+                            slot.skipped = false;
+                            engine.wake();
+                        }
+                    }
+                }
+                if engine.recorder.send(rec).await.is_err() {
+                    tracing::error!("recorder stopped; attempt not recorded");
+                }
+            }
+            _ = more.notified() => {}
+        }
+    }
+}
+
+/// Deliveries that the transaction writing them claimed for this instance (see the module
+/// docs). Get one from [`Engine::claiming`] before the transaction, pass it to the outbox, and
+/// give it to [`committed`] after the commit; a rolled-back transaction's is simply dropped.
+pub struct Claimed {
+    pub(super) lease_until: DateTime<Utc>,
+    /// Subscriptions whose queue here is long: their new deliveries are left unclaimed.
+    crowded: HashSet<i64>,
+    taken: Vec<(ws::Model, delivery::Model)>,
+    /// Deliveries written unclaimed, for the dispatcher.
+    pub(super) unclaimed: usize,
+}
+
+impl Claimed {
+    /// Whether a new delivery to `sub` is claimed by the writing transaction.
+    pub(super) fn takes(&self, sub: &ws::Model, backlog: bool) -> bool {
+        sub.state == SubscriptionState::Enabled && !backlog && !self.crowded.contains(&sub.id)
+    }
+
+    pub(super) fn took(&mut self, sub: &ws::Model, d: delivery::Model) {
+        self.taken.push((sub.clone(), d));
+    }
+}
+
+impl Engine {
+    /// A [`Claimed`] for a transaction about to write events, if this instance delivers and is
+    /// not shutting down.
+    pub fn claiming(&self) -> Option<Claimed> {
+        if !self.delivers || self.stopping.is_cancelled() {
+            return None;
+        }
+        let limit = CROWDED * self.settings.concurrency;
+        let crowded = self
+            .inflight
+            .lock()
+            .expect("inflight lock")
+            .iter()
+            .filter(|(_, s)| s.queue.len() >= limit)
+            .map(|(id, _)| *id)
+            .collect();
+        Some(Claimed {
+            lease_until: Utc::now()
+                + chrono::Duration::from_std(self.settings.lease).unwrap_or_default(),
+            crowded,
+            taken: Vec::new(),
+            unclaimed: 0,
+        })
+    }
+}
+
+/// Call after committing a transaction that recorded events, with its [`Claimed`] if it had
+/// one: the claimed deliveries join their queues here, and the dispatcher is woken for the
+/// rest.
+pub fn committed(engine: &Arc<Engine>, claimed: Option<Claimed>) {
+    let Some(c) = claimed else {
+        events_committed();
+        return;
+    };
+    if c.unclaimed > 0 {
+        events_committed();
+    }
+    metrics::counter!("webhook_claimed_total", "by" => "writer").increment(c.taken.len() as u64);
+    for (sub, d) in c.taken {
+        if let Some(to) = Target::new(engine, sub) {
+            enqueue(engine, to, vec![d]);
+        }
+    }
+}
