@@ -1003,8 +1003,11 @@ fn receiver_auth(keys: &Keys, sub: &ws::Model) -> anyhow::Result<Option<String>>
 
 /// Most attempts recorded in one transaction.
 const RECORD_BATCH: usize = 256;
-/// How long a small batch of attempts waits for more before it is recorded.
-const RECORD_FILL: Duration = Duration::from_millis(2);
+/// How long a small batch of attempts waits for more before it is recorded. Every batch is a
+/// commit; first attempts now reach the recorder one by one (as their messages commit) rather
+/// than in claimed bursts, and with instances splitting the load each sees fewer at a time.
+/// Measured with three instances: 2 ms gave 1,628–1,760 deliveries/s, 10 ms 2,000–2,032.
+const RECORD_FILL: Duration = Duration::from_millis(10);
 
 async fn record_loop(
     engine: Arc<Engine>,
