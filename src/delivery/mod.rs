@@ -28,7 +28,7 @@ pub mod schedule;
 pub mod signer;
 pub mod ssrf;
 
-pub use queue::{Claimed, committed};
+pub use queue::{Claimed, commit_and_hand_over};
 
 use std::{
     collections::{HashMap, HashSet},
@@ -806,23 +806,6 @@ async fn dispatch_loop(engine: Arc<Engine>, shutdown: CancellationToken) {
         && tokio::time::Instant::now() < deadline
     {
         tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-/// Clears the lease of claimed deliveries that will not be sent here, so any instance can
-/// take them now. (If this fails, the lease simply runs out.)
-async fn release_claims(engine: &Engine, ids: &[i64], why: &'static str) {
-    let r = delivery::Entity::update_many()
-        .col_expr(
-            delivery::Column::ClaimedUntil,
-            Expr::value(Option::<DateTime<Utc>>::None),
-        )
-        .filter(delivery::Column::Id.is_in(ids.iter().copied()))
-        .exec(&engine.db)
-        .await;
-    match r {
-        Ok(_) => tracing::info!(deliveries = ids.len(), why, "unsent claims released"),
-        Err(e) => tracing::warn!(error = %e, "could not release claims; their lease will expire"),
     }
 }
 

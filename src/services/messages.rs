@@ -208,8 +208,7 @@ pub async fn create(
             .await?;
         }
     }
-    txn.commit().await?;
-    crate::delivery::committed(engine, claimed);
+    crate::delivery::commit_and_hand_over(engine, txn, claimed).await?;
     Ok(msg)
 }
 
@@ -312,8 +311,7 @@ pub async fn update(
         data.previous_delivery_status = Some(previous_status.as_str().to_string());
     }
     outbox::record_claiming(&txn, "message_updated", data, claimed.as_mut()).await?;
-    txn.commit().await?;
-    crate::delivery::committed(engine, claimed);
+    crate::delivery::commit_and_hand_over(engine, txn, claimed).await?;
     Ok(msg)
 }
 
