@@ -1249,24 +1249,15 @@ pub async fn record_batch(engine: &Engine, batch: &[AttemptRecord]) -> anyhow::R
         vec![]
     };
     let now = Utc::now();
-    for (id, err) in &sub_err {
-        ws::Entity::update_many()
-            .col_expr(ws::Column::LastError, Expr::value(err.clone()))
-            .filter(ws::Column::Id.eq(*id))
-            .exec(&txn)
-            .await?;
-    }
-    if !sub_ok.is_empty() {
-        // A success ends a failing streak.
-        ws::Entity::update_many()
-            .col_expr(
-                ws::Column::FailingSince,
-                Expr::value(Option::<DateTime<Utc>>::None),
-            )
-            .filter(ws::Column::Id.is_in(sub_ok.iter().copied()))
-            .filter(ws::Column::FailingSince.is_not_null())
-            .exec(&txn)
-            .await?;
+    let mut values = Vec::new();
+    let pg = engine.is_postgres();
+    if let Some(sql) = subscriptions_update_sql(&sub_ok, &sub_err, &mut values, pg) {
+        txn.execute_raw(Statement::from_sql_and_values(
+            txn.get_database_backend(),
+            sql,
+            values,
+        ))
+        .await?;
     }
     for id in &sub_exhausted {
         ws::Entity::update_many()
@@ -1358,33 +1349,69 @@ async fn record_in_one_statement(
     let mut values = insert.values.map(|v| v.0).unwrap_or_default();
     let update = deliveries_update_sql(updates, &mut values, true);
     let mut sql = format!("WITH a AS ({}), u AS ({update})", insert.sql);
-    let subs: HashSet<i64> = sub_ok.iter().chain(sub_err.keys()).copied().collect();
-    if !subs.is_empty() {
-        let mut tuples = Vec::with_capacity(subs.len());
-        for id in subs {
-            let n = values.len();
-            tuples.push(format!(
-                "(${}::bigint, ${}::bool, ${}::text)",
-                n + 1,
-                n + 2,
-                n + 3
-            ));
-            values.push(id.into());
-            values.push(sub_ok.contains(&id).into());
-            values.push(sub_err.get(&id).cloned().into());
-        }
-        sql.push_str(&format!(
-            ", w AS (UPDATE webhook_subscriptions AS s SET last_error = COALESCE(x.err, s.last_error), \
-             failing_since = CASE WHEN x.ok THEN NULL ELSE s.failing_since END \
-             FROM (VALUES {}) AS x(id, ok, err) \
-             WHERE s.id = x.id AND (x.err IS NOT NULL OR (x.ok AND s.failing_since IS NOT NULL)))",
-            tuples.join(", ")
-        ));
+    if let Some(subs) = subscriptions_update_sql(sub_ok, sub_err, &mut values, true) {
+        sql.push_str(&format!(", w AS ({subs})"));
     }
     sql.push_str(" SELECT 1");
     db.execute_raw(Statement::from_sql_and_values(backend, sql, values))
         .await?;
     Ok(())
+}
+
+/// The subscriptions' side of recorded attempts in one `UPDATE … FROM (VALUES …)`: the last
+/// error of each subscription that had one, and the end of the failing streak of each that had
+/// a success. Its parameters are appended to `values`. `None` when there is nothing to update.
+fn subscriptions_update_sql(
+    sub_ok: &HashSet<i64>,
+    sub_err: &HashMap<i64, String>,
+    values: &mut Vec<sea_orm::Value>,
+    pg: bool,
+) -> Option<String> {
+    let subs: std::collections::BTreeSet<i64> =
+        sub_ok.iter().chain(sub_err.keys()).copied().collect();
+    if subs.is_empty() {
+        return None;
+    }
+    let mut tuples = Vec::with_capacity(subs.len());
+    for id in subs {
+        tuples.push(placeholders(values.len(), &["bigint", "bool", "text"], pg));
+        values.push(id.into());
+        values.push(sub_ok.contains(&id).into());
+        values.push(sub_err.get(&id).cloned().into());
+    }
+    let tuples = tuples.join(", ");
+    Some(if pg {
+        format!(
+            "UPDATE webhook_subscriptions AS s SET last_error = COALESCE(x.err, s.last_error), \
+             failing_since = CASE WHEN x.ok THEN NULL ELSE s.failing_since END \
+             FROM (VALUES {tuples}) AS x(id, ok, err) \
+             WHERE s.id = x.id AND (x.err IS NOT NULL OR (x.ok AND s.failing_since IS NOT NULL))"
+        )
+    } else {
+        format!(
+            "UPDATE webhook_subscriptions SET last_error = COALESCE(x.column3, last_error), \
+             failing_since = CASE WHEN x.column2 THEN NULL ELSE failing_since END \
+             FROM (VALUES {tuples}) AS x WHERE webhook_subscriptions.id = x.column1 \
+             AND (x.column3 IS NOT NULL OR (x.column2 AND webhook_subscriptions.failing_since IS NOT NULL))"
+        )
+    })
+}
+
+/// One row of a `VALUES` list: `($n+1::cast, …)` on PostgreSQL (numbered after the `n` values
+/// already bound), `(?, …)` on SQLite.
+pub(crate) fn placeholders(n: usize, casts: &[&str], pg: bool) -> String {
+    let cols: Vec<String> = casts
+        .iter()
+        .enumerate()
+        .map(|(i, cast)| {
+            if pg {
+                format!("${}::{cast}", n + i + 1)
+            } else {
+                "?".to_string()
+            }
+        })
+        .collect();
+    format!("({})", cols.join(", "))
 }
 
 /// The new state of one delivery after an attempt.
@@ -1427,21 +1454,19 @@ fn deliveries_update_sql(
         "?".to_string()
     };
     for r in rows {
-        let n = values.len();
-        tuples.push(if pg {
-            format!(
-                "(${}::bigint, ${}::text, ${}::int, ${}::timestamptz, ${}::int, ${}::text, ${}::timestamptz)",
-                n + 1,
-                n + 2,
-                n + 3,
-                n + 4,
-                n + 5,
-                n + 6,
-                n + 7
-            )
-        } else {
-            "(?, ?, ?, ?, ?, ?, ?)".to_string()
-        });
+        tuples.push(placeholders(
+            values.len(),
+            &[
+                "bigint",
+                "text",
+                "int",
+                "timestamptz",
+                "int",
+                "text",
+                "timestamptz",
+            ],
+            pg,
+        ));
         values.push(r.id.into());
         values.push(r.status.as_str().into());
         values.push(r.attempt_count.into());

@@ -294,8 +294,11 @@ async fn release_claims(engine: &Engine, ds: &[delivery::Model], why: &'static s
             let mut values: Vec<sea_orm::Value> = Vec::with_capacity(chunk.len() * 2);
             let mut tuples = Vec::with_capacity(chunk.len());
             for d in chunk {
-                let n = values.len();
-                tuples.push(format!("(${}::bigint, ${}::timestamptz)", n + 1, n + 2));
+                tuples.push(super::placeholders(
+                    values.len(),
+                    &["bigint", "timestamptz"],
+                    true,
+                ));
                 values.push(d.id.into());
                 values.push(d.claimed_until.into());
             }
