@@ -23,11 +23,13 @@
 pub mod http;
 pub mod jobs;
 pub mod live;
+mod one_statement;
 mod queue;
 pub mod schedule;
 pub mod signer;
 pub mod ssrf;
 
+pub use one_statement::write_message;
 pub use queue::{Claimed, commit_and_hand_over};
 
 use std::{
@@ -36,6 +38,7 @@ use std::{
     time::{Duration, Instant},
 };
 
+use anyhow::Context as _;
 use chrono::{DateTime, Utc};
 use entity::{
     delivery, delivery_attempt,
@@ -192,6 +195,17 @@ impl Engine {
     pub fn wake(&self) {
         self.send_wake.notify_one();
     }
+
+    /// When a lease taken now runs out, to the microsecond (as the database stores it, so a
+    /// hand-back can match it exactly); `None` if the configured lease is out of range.
+    pub(crate) fn lease_until(&self) -> Option<DateTime<Utc>> {
+        use chrono::DurationRound;
+        chrono::Duration::from_std(self.settings.lease)
+            .ok()
+            .and_then(|lease| Utc::now().checked_add_signed(lease))?
+            .duration_trunc(chrono::Duration::microseconds(1))
+            .ok()
+    }
 }
 
 /// Starts fan-out, dispatcher, recorder, retry worker and housekeeping; returns their handles.
@@ -204,7 +218,10 @@ pub async fn start(
 ) -> anyhow::Result<(Arc<Engine>, Vec<tokio::task::JoinHandle<()>>)> {
     let settings = EngineSettings::from_config(config);
     let client = http::client(allow.clone(), &settings.http);
-    let (tx, rx) = mpsc::channel(4096);
+    // Finished attempts wait here for the recorder, each holding its request and response:
+    // room for two full batches, then the send queues wait (a fast receiver cannot pile
+    // thousands of them up in memory while the recorder writes).
+    let (tx, rx) = mpsc::channel(2 * RECORD_BATCH);
     let retries = jobs::RetryQueue::connect(&db, config).await?;
     let (live, _) = tokio::sync::broadcast::channel(1024);
     let engine = Arc::new(Engine {
@@ -467,18 +484,25 @@ pub async fn record_and_fan_out<C: ConnectionTrait>(
     // Subscriptions with unclaimed pending deliveries: a new one must not overtake them.
     let mut backlog = HashSet::new();
     let (row, subs) = if backend == DatabaseBackend::Postgres {
-        // The text is the same for every event: built once.
-        static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-        let sql = SQL.get_or_init(|| format!(
+        // The text is the same for every event: built once, with the backlog probe (when
+        // this transaction claims) and without.
+        static SQL: [std::sync::OnceLock<String>; 2] = [const { std::sync::OnceLock::new() }; 2];
+        let probe = claim.is_some();
+        let sql = SQL[usize::from(probe)].get_or_init(|| format!(
             "WITH e AS (INSERT INTO events (account_id, event_type, channel_id, inbox_id, partner_id, \
                bot_connection_id, payload, dispatched_at, created_at, updated_at) \
                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $8) RETURNING id) \
              SELECT e.id AS e_id, {}, s.backlog AS s_backlog FROM e LEFT JOIN (\
-               SELECT w.*, EXISTS (SELECT 1 FROM deliveries d WHERE d.subscription_id = w.id \
-                 AND d.status = 'PENDING' AND d.claimed_until IS NULL) AS backlog \
+               SELECT w.*, {} AS backlog \
                FROM webhook_subscriptions w WHERE w.account_id = $1 AND w.state <> 'DISABLED' \
                FOR KEY SHARE OF w) s ON true ORDER BY s.id",
-            crate::events::outbox::cols::<ws::Entity>("s")
+            crate::events::outbox::cols::<ws::Entity>("s"),
+            if probe {
+                "EXISTS (SELECT 1 FROM deliveries d WHERE d.subscription_id = w.id \
+                   AND d.status = 'PENDING' AND d.claimed_until IS NULL)"
+            } else {
+                "false"
+            },
         ));
         let rows = db
             .query_all_raw(Statement::from_sql_and_values(
@@ -632,7 +656,7 @@ async fn claim_due(
     busy: &[i64],
 ) -> anyhow::Result<(Vec<delivery::Model>, Vec<ws::Model>)> {
     let now = Utc::now();
-    let lease_until = now + chrono::Duration::from_std(engine.settings.lease)?;
+    let lease_until = engine.lease_until().context("lease out of range")?;
     let overdue = now - chrono::Duration::from_std(engine.settings.overdue_grace)?;
     let pg = engine.is_postgres();
     let busy_list = busy
@@ -1053,7 +1077,9 @@ async fn record_with_retries(engine: &Engine, batch: &[AttemptRecord]) {
     loop {
         match record_batch(engine, batch).await {
             Ok(()) => return,
-            Err(e) if tries < 5 => {
+            // A delivery deleted meanwhile (with its subscription) fails the batch for good:
+            // no point retrying it whole.
+            Err(e) if tries < 5 && !deleted_meanwhile(&e) => {
                 tries += 1;
                 tracing::warn!(error = %e, tries, "recording attempts failed; retrying");
                 tokio::time::sleep(Duration::from_millis(200 * tries)).await;
@@ -1063,10 +1089,25 @@ async fn record_with_retries(engine: &Engine, batch: &[AttemptRecord]) {
                 tracing::warn!(error = %e, n = batch.len(), "recording a batch of attempts failed; recording them one by one");
                 for r in batch {
                     if let Err(e) = record_batch(engine, std::slice::from_ref(r)).await {
+                        if deleted_meanwhile(&e) {
+                            tracing::info!(
+                                delivery_id = r.delivery.id,
+                                "delivery deleted during its attempt (its subscription was deleted); attempt not logged"
+                            );
+                            continue;
+                        }
                         // Its claim expires and the delivery is attempted again.
                         tracing::error!(error = %e, delivery_id = r.delivery.id, "recording an attempt failed; it will be retried after its lease");
                     }
                 }
+                return;
+            }
+            Err(e) if deleted_meanwhile(&e) => {
+                let delivery_id = batch.first().map(|r| r.delivery.id);
+                tracing::info!(
+                    ?delivery_id,
+                    "delivery deleted during its attempt (its subscription was deleted); attempt not logged"
+                );
                 return;
             }
             Err(e) => {
@@ -1077,6 +1118,14 @@ async fn record_with_retries(engine: &Engine, batch: &[AttemptRecord]) {
             }
         }
     }
+}
+
+/// Whether recording failed on a foreign key: the delivery (or its subscription) was deleted
+/// while its attempt was under way, so there is nothing left to log it against.
+fn deleted_meanwhile(e: &anyhow::Error) -> bool {
+    e.downcast_ref::<sea_orm::DbErr>()
+        .and_then(|e| e.sql_err())
+        .is_some_and(|e| matches!(e, sea_orm::SqlErr::ForeignKeyConstraintViolation(_)))
 }
 
 fn status_of(o: &Outcome) -> DeliveryStatus {
@@ -1567,7 +1616,7 @@ pub async fn run_retry(
         return Ok(());
     }
     let now = Utc::now();
-    let lease_until = now + chrono::Duration::from_std(engine.settings.lease)?;
+    let lease_until = engine.lease_until().context("lease out of range")?;
     let claimed = delivery::Entity::update_many()
         .col_expr(delivery::Column::ClaimedUntil, Expr::value(lease_until))
         .filter(delivery::Column::Id.eq(delivery_id))

@@ -20,7 +20,7 @@ use std::{
     time::Duration,
 };
 
-use chrono::{DateTime, DurationRound, Utc};
+use chrono::{DateTime, Utc};
 use entity::{delivery, enums::SubscriptionState, webhook_subscription as ws};
 use futures::stream::{FuturesUnordered, StreamExt};
 use sea_orm::{
@@ -231,12 +231,7 @@ impl Engine {
             .filter(|(_, s)| s.queue.len() >= limit)
             .map(|(id, _)| *id)
             .collect();
-        // Stored with microseconds, as the database keeps it: a hand-back matches it exactly.
-        let lease_until = chrono::Duration::from_std(self.settings.lease)
-            .ok()
-            .and_then(|lease| Utc::now().checked_add_signed(lease))?
-            .duration_trunc(chrono::Duration::microseconds(1))
-            .ok()?;
+        let lease_until = self.lease_until()?;
         Some(Claimed {
             lease_until,
             crowded,
@@ -267,7 +262,7 @@ pub async fn commit_and_hand_over(
 /// Call after committing a transaction that recorded events, with its [`Claimed`] if it had
 /// one: the claimed deliveries join their queues here, and the dispatcher is woken for the
 /// rest.
-fn committed(engine: &Arc<Engine>, claimed: Option<Claimed>) {
+pub(super) fn committed(engine: &Arc<Engine>, claimed: Option<Claimed>) {
     let Some(c) = claimed else {
         events_committed();
         return;

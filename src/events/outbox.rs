@@ -3,7 +3,10 @@
 //! rolled-back one never does. Snapshot builders load what the payload formats need, in the
 //! same transaction.
 
-use entity::{account, channel, contact, contact_inbox, conversation, inbox, message, user};
+use entity::{
+    account, channel, contact, contact_inbox, conversation, inbox, message, user,
+    webhook_subscription,
+};
 use sea_orm::{ConnectionTrait, EntityTrait, FromQueryResult};
 
 use super::data::*;
@@ -233,8 +236,89 @@ pub async fn conversation_context<C: ConnectionTrait>(
     } else {
         (&SQLITE, "?")
     };
-    let sql = cell.get_or_init(|| format!(
-        "SELECT {}, {}, {}, {}, {}, {}, {}, {}, {} FROM conversations c \
+    let sql = cell.get_or_init(|| context_select(backend, p, ""));
+    let Some(row) = db
+        .query_one_raw(sea_orm::Statement::from_sql_and_values(
+            backend,
+            sql.as_str(),
+            [id.into()],
+        ))
+        .await?
+    else {
+        return Ok(None);
+    };
+    Ok(Some(context_from_row(&row)?))
+}
+
+/// A new message's context on PostgreSQL (see [`crate::events::message_statement`]): what
+/// [`conversation_context`] reads, plus the conversation row's version, ids for the message
+/// and its event, and the account's subscriptions that may receive it, still in one read.
+pub async fn message_context<C: ConnectionTrait>(
+    db: &C,
+    id: i64,
+) -> Result<Option<(conversation::Model, EventData, MessageIds)>> {
+    use sea_orm::IdenStatic;
+    static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let backend = sea_orm::DatabaseBackend::Postgres;
+    let sql = SQL.get_or_init(|| {
+        // One context row (its tag and meta aggregates and the two ids computed once), then
+        // one output row per subscription.
+        format!(
+            "WITH x AS MATERIALIZED ({}) SELECT x.*, {} FROM x \
+             LEFT JOIN webhook_subscriptions s ON s.account_id = x.\"c_{}\" AND s.state <> 'DISABLED' \
+             ORDER BY s.id",
+            context_select(
+                backend,
+                "$1",
+                ", c.xmin::text AS x_version, \
+                 nextval(pg_get_serial_sequence('messages', 'id')) AS x_message_id, \
+                 nextval(pg_get_serial_sequence('events', 'id')) AS x_event_id",
+            ),
+            cols::<webhook_subscription::Entity>("s"),
+            conversation::Column::AccountId.as_str(),
+        )
+    });
+    let rows = db
+        .query_all_raw(sea_orm::Statement::from_sql_and_values(
+            backend,
+            sql.as_str(),
+            [id.into()],
+        ))
+        .await?;
+    let Some(first) = rows.first() else {
+        return Ok(None);
+    };
+    let (conv, data) = context_from_row(first)?;
+    let mut subscriptions = Vec::with_capacity(rows.len());
+    for r in &rows {
+        // No subscription: one row whose `s_` columns are all NULL.
+        if r.try_get::<Option<i64>>("", "s_id")?.is_some() {
+            subscriptions.push(webhook_subscription::Model::from_query_result(r, "s_")?);
+        }
+    }
+    let ids = MessageIds {
+        version: first.try_get("", "x_version")?,
+        message_id: first.try_get("", "x_message_id")?,
+        event_id: first.try_get("", "x_event_id")?,
+        subscriptions,
+    };
+    Ok(Some((conv, data, ids)))
+}
+
+/// What [`message_context`] reads beyond the conversation's context.
+pub struct MessageIds {
+    /// The conversation row's version (`xmin`) as read: the write applies only if unchanged.
+    pub version: String,
+    pub message_id: i64,
+    pub event_id: i64,
+    /// The account's subscriptions that are not disabled, in id order.
+    pub subscriptions: Vec<webhook_subscription::Model>,
+}
+
+/// The one-row read of a conversation's context, `p` its id placeholder, `extra` more columns.
+fn context_select(backend: sea_orm::DatabaseBackend, p: &str, extra: &str) -> String {
+    format!(
+        "SELECT {}, {}, {}, {}, {}, {}, {}, {}, {}{extra} FROM conversations c \
          JOIN accounts a ON a.id = c.account_id JOIN inboxes i ON i.id = c.inbox_id \
          JOIN channels ch ON ch.id = i.channel_id JOIN contacts ct ON ct.id = c.contact_id \
          LEFT JOIN contact_inboxes ci ON ci.id = c.contact_inbox_id LEFT JOIN users u ON u.id = c.assignee_id \
@@ -248,32 +332,26 @@ pub async fn conversation_context<C: ConnectionTrait>(
         cols::<user::Entity>("u"),
         cols::<message::Entity>("m"),
         tags_and_meta(backend, "ct.id"),
-    ));
-    let Some(row) = db
-        .query_one_raw(sea_orm::Statement::from_sql_and_values(
-            backend,
-            sql.as_str(),
-            [id.into()],
-        ))
-        .await?
-    else {
-        return Ok(None);
-    };
-    let conv = conversation::Model::from_query_result(&row, "c_")?;
-    let acc = account::Model::from_query_result(&row, "a_")?;
-    let ib = inbox::Model::from_query_result(&row, "i_")?;
-    let ch = channel::Model::from_query_result(&row, "ch_")?;
-    let ct = contact::Model::from_query_result(&row, "ct_")?;
+    )
+}
+
+/// Decodes a row of [`context_select`].
+fn context_from_row(row: &sea_orm::QueryResult) -> Result<(conversation::Model, EventData)> {
+    let conv = conversation::Model::from_query_result(row, "c_")?;
+    let acc = account::Model::from_query_result(row, "a_")?;
+    let ib = inbox::Model::from_query_result(row, "i_")?;
+    let ch = channel::Model::from_query_result(row, "ch_")?;
+    let ct = contact::Model::from_query_result(row, "ct_")?;
     let ci = match conv.contact_inbox_id {
-        Some(_) => contact_inbox::Model::from_query_result_optional(&row, "ci_")?,
+        Some(_) => contact_inbox::Model::from_query_result_optional(row, "ci_")?,
         None => None,
     };
     let assignee = match conv.assignee_id {
-        Some(_) => user::Model::from_query_result_optional(&row, "u_")?,
+        Some(_) => user::Model::from_query_result_optional(row, "u_")?,
         None => None,
     };
     let last = match conv.last_message_id {
-        Some(_) => message::Model::from_query_result_optional(&row, "m_")?,
+        Some(_) => message::Model::from_query_result_optional(row, "m_")?,
         None => None,
     };
     let data = EventData {
@@ -284,7 +362,7 @@ pub async fn conversation_context<C: ConnectionTrait>(
             channel_id: ib.channel_id,
         }),
         channel: Some(channel_snap(&ch)),
-        contact: Some(contact_snap_from(&ct, &row)?),
+        contact: Some(contact_snap_from(&ct, row)?),
         contact_inbox: ci.map(|ci| ContactInboxSnap {
             id: ci.id,
             contact_id: ci.contact_id,
@@ -299,7 +377,7 @@ pub async fn conversation_context<C: ConnectionTrait>(
         last_message: last.as_ref().map(message_snap),
         ..Default::default()
     };
-    Ok(Some((conv, data)))
+    Ok((conv, data))
 }
 
 /// `alias."col" AS "alias_col"` for every column of `E`, for prefixed `from_query_result`.

@@ -962,8 +962,7 @@ impl MutationRoot {
                 private: input.private,
                 content_attributes: input.content_attributes.map(|j| j.0),
             };
-            services::messages::create(&state(ctx).db, &state(ctx).engine, principal(ctx), new)
-                .await
+            services::messages::create(&state(ctx).engine, principal(ctx), new).await
         };
         Ok(settle(r.await, Message)?.into())
     }
@@ -982,8 +981,7 @@ impl MutationRoot {
                 content_attributes: input.content_attributes.map(|j| j.0),
                 private: input.private,
             };
-            services::messages::update(&state(ctx).db, &state(ctx).engine, principal(ctx), id, f)
-                .await
+            services::messages::update(&state(ctx).engine, principal(ctx), id, f).await
         };
         Ok(settle(r.await, Message)?.into())
     }

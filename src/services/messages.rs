@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use chrono::Utc;
+use chrono::{DurationRound, Utc};
 use entity::{
     conversation,
     enums::{ContentType, ConversationStatus, MessageDeliveryStatus, MessageType, SenderType},
@@ -66,18 +66,26 @@ pub fn status_change_allowed(from: MessageDeliveryStatus, to: MessageDeliverySta
 }
 
 pub async fn create(
-    db: &DatabaseConnection,
     engine: &Arc<Engine>,
     principal: &Principal,
     input: NewMessage,
 ) -> Result<message::Model> {
-    // The conversation and the event's context in one read; then the same checks as
-    // `load_owned`.
+    let db = &engine.db;
+    // The conversation and the event's context in one read (on PostgreSQL, with what the
+    // one-statement write needs); then the same checks as `load_owned`.
     principal.require_authenticated()?;
     let nf = || Error::not_found_in("conversation", "conversationId");
-    let (conv, mut data) = outbox::conversation_context(db, input.conversation_id)
-        .await?
-        .ok_or_else(nf)?;
+    let (conv, mut data, ids) = if engine.is_postgres() {
+        let (conv, data, ids) = outbox::message_context(db, input.conversation_id)
+            .await?
+            .ok_or_else(nf)?;
+        (conv, data, Some(ids))
+    } else {
+        let (conv, data) = outbox::conversation_context(db, input.conversation_id)
+            .await?
+            .ok_or_else(nf)?;
+        (conv, data, None)
+    };
     principal.role_in(conv.account_id).ok_or_else(nf)?;
     let mut c = Checks::new();
     let message_type = input.message_type.unwrap_or(MessageType::Outgoing);
@@ -148,41 +156,72 @@ pub async fn create(
             "senderId",
         ));
     }
-    // The event's context was read before the transaction: inside it, the conversation row
-    // stays locked from its update to the commit.
-    if sender_type == SenderType::User
-        && let Some(uid) = sender_id
-    {
-        data.sender_user = entity::user::Entity::find_by_id(uid)
+    // The event's context was read before writing: inside the transaction, the conversation
+    // row stays locked from its update to the commit.
+    let sender_user = match (sender_type, sender_id) {
+        (SenderType::User, Some(uid)) => entity::user::Entity::find_by_id(uid)
             .one(db)
             .await?
             .as_ref()
-            .map(outbox::user_snap);
-    }
-    // Its deliveries are claimed for this instance as they are written (no claim round trip).
-    let mut claimed = engine.claiming();
-    let txn = crate::db::begin_write(db).await?;
-    let am = message::ActiveModel {
-        account_id: Set(conv.account_id),
-        conversation_id: Set(conv.id),
-        sender_type: Set(sender_type),
-        sender_id: Set(sender_id),
-        message_type: Set(message_type),
-        content: Set(content),
-        content_type: Set(content_type),
-        media_url: Set(media_url),
-        source_id: Set(source_id),
-        external_id: Set(external_id),
-        delivery_status: Set(MessageDeliveryStatus::Sent),
-        private: Set(input.private),
-        content_attributes: Set(attrs),
-        ..Default::default()
+            .map(outbox::user_snap),
+        _ => None,
+    };
+    data.sender_user = sender_user.clone();
+    // Stored with microseconds: the payloads carry the value as stored.
+    let now = Utc::now()
+        .duration_trunc(chrono::Duration::microseconds(1))
+        .unwrap_or_else(|_| Utc::now());
+    let msg = message::Model {
+        id: 0,
+        account_id: conv.account_id,
+        conversation_id: conv.id,
+        sender_type,
+        sender_id,
+        message_type,
+        content,
+        content_type,
+        media_url,
+        source_id,
+        external_id,
+        delivery_status: MessageDeliveryStatus::Sent,
+        private: input.private,
+        content_attributes: attrs,
+        created_at: now,
+        updated_at: now,
     };
     // An incoming message while the bot handles the conversation goes to the inbox's bot
-    // (seed 004), through the outbox like every event. Only then is the context needed twice.
-    let bot_context = (message_type == MessageType::Incoming
-        && conv.status == ConversationStatus::Pending)
-        .then(|| data.clone());
+    // (seed 004), through the outbox like every event: that takes the transaction below.
+    let to_bot =
+        message_type == MessageType::Incoming && conv.status == ConversationStatus::Pending;
+    let (conv, data) = match ids {
+        Some(ids) if !to_bot => {
+            let msg = message::Model {
+                id: ids.message_id,
+                ..msg.clone()
+            };
+            // Its deliveries are claimed for this instance as they are written.
+            let claimed = engine.claiming();
+            if crate::delivery::write_message(engine, &conv, data, &msg, ids, claimed)
+                .await?
+                .is_some()
+            {
+                metrics::counter!("message_writes_total", "path" => "one_statement").increment(1);
+                return Ok(msg);
+            }
+            // The conversation changed since it was read: the transaction, from a new read.
+            let (conv, mut data) = outbox::conversation_context(db, conv.id)
+                .await?
+                .ok_or_else(nf)?;
+            data.sender_user = sender_user;
+            (conv, data)
+        }
+        _ => (conv, data),
+    };
+    let mut claimed = engine.claiming();
+    let txn = crate::db::begin_write(db).await?;
+    let mut am: message::ActiveModel = msg.into();
+    am.id = sea_orm::ActiveValue::NotSet;
+    let bot_context = to_bot.then(|| data.clone());
     let (msg, conv_after) = insert_in(&txn, &conv, data, am, claimed.as_mut()).await?;
     if let Some(mut data) = bot_context {
         let bot = entity::inbox::Entity::find_by_id(conv.inbox_id)
@@ -209,6 +248,7 @@ pub async fn create(
         }
     }
     crate::delivery::commit_and_hand_over(engine, txn, claimed).await?;
+    metrics::counter!("message_writes_total", "path" => "transaction").increment(1);
     Ok(msg)
 }
 
@@ -253,12 +293,12 @@ pub async fn insert_in<C: sea_orm::ConnectionTrait>(
 }
 
 pub async fn update(
-    db: &DatabaseConnection,
     engine: &Arc<Engine>,
     principal: &Principal,
     id: i64,
     f: MessageFields,
 ) -> Result<message::Model> {
+    let db = &engine.db;
     let (msg, _) =
         load_owned::<message::Entity, _>(db, principal, id, "message", Some("id")).await?;
     let mut c = Checks::new();

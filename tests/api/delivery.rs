@@ -774,6 +774,72 @@ async fn deleting_subscriptions_while_messages_arrive_fails_no_message() {
 }
 
 #[tokio::test]
+async fn concurrent_messages_each_carry_their_conversation_as_stored() {
+    // On PostgreSQL a message is written in one statement from a context read before it; the
+    // conversation in its payload is the one stored only because that statement applies to
+    // the conversation version it read (or falls back to the transaction). Concurrent incoming
+    // messages to one conversation make each unread count exactly once.
+    let app = spawn_app!(fast_delivery);
+    let (admin, account, seeded) = setup(&app).await;
+    let rx = Receiver::start().await;
+    app.subscribe(
+        &admin,
+        &account,
+        &rx.url("/hook"),
+        &["message_created"],
+        "STANDARD",
+    )
+    .await;
+    const N: usize = 16;
+    let texts: Vec<String> = (0..N).map(|i| format!("c{i}")).collect();
+    let sends = texts
+        .iter()
+        .map(|t| app.send_message(&admin, &seeded.conversation, "INCOMING", t));
+    futures::future::join_all(sends).await;
+    let got = rx.wait_for(N, Duration::from_secs(20)).await;
+    let mut unread: Vec<i64> = Vec::new();
+    let mut ids = std::collections::HashSet::new();
+    for r in &got {
+        let body = r.json();
+        let conv = &body["data"]["conversation"];
+        let msg = &body["data"]["message"];
+        assert_eq!(conv["last_message"], msg["content"], "{body:#}");
+        assert!(
+            ids.insert(msg["id"].to_string()),
+            "one payload per message: {body:#}"
+        );
+        unread.push(conv["unread_count"].as_i64().expect("unread_count"));
+    }
+    unread.sort_unstable();
+    assert_eq!(
+        unread,
+        (1..=N as i64).collect::<Vec<_>>(),
+        "each message counted once"
+    );
+    let d = app
+        .gql_ok(
+            Some(&admin),
+            "query($c:ID!){ node(id:$c){ ... on Conversation { unreadCount } } }",
+            json!({"c": seeded.conversation}),
+        )
+        .await;
+    assert_eq!(d["node"]["unreadCount"], N, "{d}");
+    if crate::helpers::wants_postgres() {
+        let metrics = app
+            .client
+            .get(app.url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let one = "message_writes_total{path=\"one_statement\"}";
+        assert!(metrics.contains(one), "/metrics lacks {one}");
+    }
+}
+
+#[tokio::test]
 async fn a_rolled_back_change_emits_nothing() {
     let app = spawn_app!(fast_delivery);
     let (admin, account, seeded) = setup(&app).await;
