@@ -29,7 +29,7 @@ pub mod schedule;
 pub mod signer;
 pub mod ssrf;
 
-pub use one_statement::write_message;
+pub use one_statement::{conversation_turn, write_message};
 pub use queue::{Claimed, commit_and_hand_over};
 
 use std::{

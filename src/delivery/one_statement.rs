@@ -35,6 +35,18 @@ use crate::events::{
     outbox::{self, MessageIds, Route},
 };
 
+/// Waits for this instance's turn to write a message to conversation `id` and holds it until
+/// dropped. Concurrent messages to one conversation would otherwise read the same version and
+/// all but one fall back to the transaction (measured in an overloaded run: 40 % of them, and
+/// the extra work fed the overload). Turns are striped: conversations whose ids are equal
+/// modulo 256 share one, which only matters for the two round trips it is held.
+pub async fn conversation_turn(id: i64) -> tokio::sync::MutexGuard<'static, ()> {
+    const STRIPES: usize = 256;
+    static TURNS: [tokio::sync::Mutex<()>; STRIPES] =
+        [const { tokio::sync::Mutex::const_new(()) }; STRIPES];
+    TURNS[id.rem_euclid(STRIPES as i64) as usize].lock().await
+}
+
 /// Writes `msg` (its id from `ids`) with its conversation update, `message_created` event and
 /// deliveries in one statement, then hands the deliveries it claimed to this instance's queues.
 /// `data` is the event's context without the conversation and message. Returns the

@@ -75,6 +75,12 @@ pub async fn create(
     // one-statement write needs); then the same checks as `load_owned`.
     principal.require_authenticated()?;
     let nf = || Error::not_found_in("conversation", "conversationId");
+    // On PostgreSQL, this instance writes one message per conversation at a time (see
+    // `conversation_turn`), from its read to its write.
+    let _turn = match engine.is_postgres() {
+        true => Some(crate::delivery::conversation_turn(input.conversation_id).await),
+        false => None,
+    };
     let (conv, mut data, ids) = if engine.is_postgres() {
         let (conv, data, ids) = outbox::message_context(db, input.conversation_id)
             .await?

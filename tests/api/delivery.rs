@@ -778,9 +778,15 @@ async fn concurrent_messages_each_carry_their_conversation_as_stored() {
     // On PostgreSQL a message is written in one statement from a context read before it; the
     // conversation in its payload is the one stored only because that statement applies to
     // the conversation version it read (or falls back to the transaction). Concurrent incoming
-    // messages to one conversation make each unread count exactly once.
+    // messages to one conversation, through two instances (one instance writes one message per
+    // conversation at a time; two do not), make each unread count exactly once.
     let app = spawn_app!(fast_delivery);
     let (admin, account, seeded) = setup(&app).await;
+    let other = if app.state.engine.is_postgres() {
+        Some(app.another_instance().await)
+    } else {
+        None // one instance per SQLite database
+    };
     let rx = Receiver::start().await;
     app.subscribe(
         &admin,
@@ -792,9 +798,13 @@ async fn concurrent_messages_each_carry_their_conversation_as_stored() {
     .await;
     const N: usize = 16;
     let texts: Vec<String> = (0..N).map(|i| format!("c{i}")).collect();
-    let sends = texts
-        .iter()
-        .map(|t| app.send_message(&admin, &seeded.conversation, "INCOMING", t));
+    let sends = texts.iter().enumerate().map(|(i, t)| {
+        let via = match &other {
+            Some(o) if i % 2 == 1 => o,
+            _ => &app,
+        };
+        via.send_message(&admin, &seeded.conversation, "INCOMING", t)
+    });
     futures::future::join_all(sends).await;
     let got = rx.wait_for(N, Duration::from_secs(20)).await;
     let mut unread: Vec<i64> = Vec::new();
@@ -837,6 +847,109 @@ async fn concurrent_messages_each_carry_their_conversation_as_stored() {
         let one = "message_writes_total{path=\"one_statement\"}";
         assert!(metrics.contains(one), "/metrics lacks {one}");
     }
+}
+
+#[tokio::test]
+async fn a_message_written_against_a_changed_conversation_writes_nothing() {
+    use sea_orm::{EntityTrait, PaginatorTrait};
+    use switchboard::{delivery::write_message, events::outbox::message_context};
+    let app = spawn_app!(fast_delivery);
+    if !app.state.engine.is_postgres() {
+        return; // the one-statement write is PostgreSQL's
+    }
+    let (admin, account, seeded) = setup(&app).await;
+    let rx = Receiver::start().await;
+    app.subscribe(
+        &admin,
+        &account,
+        &rx.url("/hook"),
+        &["message_created"],
+        "STANDARD",
+    )
+    .await;
+    let db = &app.state.db;
+    let conv = entity::conversation::Entity::find()
+        .one(db)
+        .await
+        .unwrap()
+        .expect("the seeded conversation");
+    let (conv, data, ids) = message_context(db, conv.id).await.unwrap().unwrap();
+    assert_eq!(
+        ids.subscriptions.len(),
+        1,
+        "the context read carries the subscription"
+    );
+    // The conversation changes between the read and the write.
+    app.send_message(&admin, &seeded.conversation, "INCOMING", "meanwhile")
+        .await;
+    let now = chrono::Utc::now();
+    let msg = entity::message::Model {
+        id: ids.message_id,
+        account_id: conv.account_id,
+        conversation_id: conv.id,
+        sender_type: entity::enums::SenderType::Contact,
+        sender_id: Some(conv.contact_id),
+        message_type: entity::enums::MessageType::Incoming,
+        content: Some("stale".into()),
+        content_type: entity::enums::ContentType::Text,
+        media_url: None,
+        source_id: None,
+        external_id: None,
+        delivery_status: entity::enums::MessageDeliveryStatus::Sent,
+        private: false,
+        content_attributes: json!({}),
+        created_at: now,
+        updated_at: now,
+    };
+    let event_id = ids.event_id;
+    let written = write_message(&app.state.engine, &conv, data, &msg, ids, None)
+        .await
+        .unwrap();
+    assert!(
+        written.is_none(),
+        "a changed conversation is not overwritten"
+    );
+    assert!(
+        entity::message::Entity::find_by_id(msg.id)
+            .one(db)
+            .await
+            .unwrap()
+            .is_none(),
+        "no message"
+    );
+    assert!(
+        entity::event::Entity::find_by_id(event_id)
+            .one(db)
+            .await
+            .unwrap()
+            .is_none(),
+        "no event"
+    );
+    assert_eq!(entity::message::Entity::find().count(db).await.unwrap(), 1);
+    assert_eq!(entity::delivery::Entity::find().count(db).await.unwrap(), 1);
+    let conv_now = entity::conversation::Entity::find_by_id(conv.id)
+        .one(db)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        conv_now.unread_count, 1,
+        "only the message that went through"
+    );
+    // Against the version as it is now, the same write goes through.
+    let (conv, data, ids) = message_context(db, conv.id).await.unwrap().unwrap();
+    let msg = entity::message::Model {
+        id: ids.message_id,
+        ..msg
+    };
+    let after = write_message(&app.state.engine, &conv, data, &msg, ids, None)
+        .await
+        .unwrap()
+        .expect("written");
+    assert_eq!(after.unread_count, 2);
+    assert_eq!(after.last_message_id, Some(msg.id));
+    let got = rx.wait_for(2, Duration::from_secs(10)).await;
+    assert_eq!(got[1].json()["data"]["message"]["content"], "stale");
 }
 
 #[tokio::test]
