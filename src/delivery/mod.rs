@@ -218,10 +218,7 @@ pub async fn start(
 ) -> anyhow::Result<(Arc<Engine>, Vec<tokio::task::JoinHandle<()>>)> {
     let settings = EngineSettings::from_config(config);
     let client = http::client(allow.clone(), &settings.http);
-    // Finished attempts wait here for the recorder, each holding its request and response:
-    // room for two full batches, then the send queues wait (a fast receiver cannot pile
-    // thousands of them up in memory while the recorder writes).
-    let (tx, rx) = mpsc::channel(2 * RECORD_BATCH);
+    let (tx, rx) = mpsc::channel(4096);
     let retries = jobs::RetryQueue::connect(&db, config).await?;
     let (live, _) = tokio::sync::broadcast::channel(1024);
     let engine = Arc::new(Engine {
