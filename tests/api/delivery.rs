@@ -111,15 +111,7 @@ async fn a_new_message_reaches_its_subscriber_signed_and_logged() {
         "exactly one request for one event and one subscription"
     );
 
-    let metrics = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics().await;
     for name in [
         "webhook_attempts_total",
         "webhook_deliveries_total",
@@ -835,15 +827,7 @@ async fn concurrent_messages_each_carry_their_conversation_as_stored() {
         .await;
     assert_eq!(d["node"]["unreadCount"], N, "{d}");
     if crate::helpers::wants_postgres() {
-        let metrics = app
-            .client
-            .get(app.url("/metrics"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let metrics = app.metrics().await;
         let one = "message_writes_total{path=\"one_statement\"}";
         assert!(metrics.contains(one), "/metrics lacks {one}");
     }

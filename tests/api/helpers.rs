@@ -358,6 +358,18 @@ impl TestApp {
             .to_string()
     }
 
+    /// The text of this instance's `/metrics`.
+    pub async fn metrics(&self) -> String {
+        self.client
+            .get(self.url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
     /// Polls until `check` accepts the GraphQL data (panics after `within`).
     pub async fn eventually(
         &self,
