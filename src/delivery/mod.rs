@@ -29,7 +29,7 @@ pub mod schedule;
 pub mod signer;
 pub mod ssrf;
 
-pub use one_statement::{conversation_turn, write_message};
+pub use one_statement::write_message;
 pub use queue::{Claimed, commit_and_hand_over};
 
 use std::{
@@ -158,6 +158,8 @@ pub struct Engine {
     delivers: bool,
     /// This instance's send queues, by subscription (see [`queue`]).
     inflight: Mutex<HashMap<i64, queue::Slot>>,
+    /// Turns to write a message to a conversation ([`Engine::conversation_turn`]).
+    turns: Box<[tokio::sync::Mutex<()>]>,
     recorder: mpsc::Sender<AttemptRecord>,
     pub retries: jobs::RetryQueue,
     pub live: tokio::sync::broadcast::Sender<LiveAttempt>,
@@ -230,6 +232,9 @@ pub async fn start(
         send_wake: Notify::new(),
         delivers: config.role.runs_workers(),
         inflight: Mutex::new(HashMap::new()),
+        turns: (0..one_statement::TURNS)
+            .map(|_| tokio::sync::Mutex::new(()))
+            .collect(),
         recorder: tx,
         retries,
         live,

@@ -35,23 +35,32 @@ use crate::events::{
     outbox::{self, MessageIds, Route},
 };
 
-/// Waits for this instance's turn to write a message to conversation `id` and holds it until
-/// dropped. Concurrent messages to one conversation would otherwise read the same version and
-/// all but one fall back to the transaction (measured in an overloaded run: 40 % of them, and
-/// the extra work fed the overload). Turns are striped: conversations whose ids are equal
-/// modulo 256 share one, which only matters for the two round trips it is held.
-pub async fn conversation_turn(id: i64) -> tokio::sync::MutexGuard<'static, ()> {
-    const STRIPES: usize = 256;
-    static TURNS: [tokio::sync::Mutex<()>; STRIPES] =
-        [const { tokio::sync::Mutex::const_new(()) }; STRIPES];
-    TURNS[id.rem_euclid(STRIPES as i64) as usize].lock().await
+/// How many turns an engine has (see [`Engine::conversation_turn`]).
+pub(super) const TURNS: usize = 256;
+
+/// More deliveries than this for one message go through the transaction, which inserts them
+/// in chunks (one statement has at most 65,535 parameters; each delivery takes five).
+const MAX_DELIVERIES: usize = 1_000;
+
+impl Engine {
+    /// Waits for this instance's turn to write a message to conversation `id`, held until
+    /// dropped. Concurrent messages to one conversation would otherwise read the same version
+    /// and all but one fall back to the transaction (measured in an overloaded run: 40 % of
+    /// them, and the extra work fed the overload). Turns are striped: conversations whose ids
+    /// are equal modulo 256 share one.
+    pub async fn conversation_turn(&self, id: i64) -> tokio::sync::MutexGuard<'_, ()> {
+        self.turns[id.rem_euclid(TURNS as i64) as usize]
+            .lock()
+            .await
+    }
 }
 
 /// Writes `msg` (its id from `ids`) with its conversation update, `message_created` event and
 /// deliveries in one statement, then hands the deliveries it claimed to this instance's queues.
 /// `data` is the event's context without the conversation and message. Returns the
-/// conversation as updated, or `None` (nothing written) if the conversation is no longer the
-/// version `ids` was read with.
+/// conversation as updated, or `None` when nothing was written, for the caller to use the
+/// transaction: the conversation is no longer the version `ids` was read with, or the message
+/// has more deliveries than one statement takes.
 pub async fn write_message(
     engine: &Arc<Engine>,
     conv: &conversation::Model,
@@ -104,6 +113,9 @@ pub async fn write_message(
         data,
     };
     let rows = deliveries_for(&ev_row, &ev, &subs, now);
+    if rows.len() > MAX_DELIVERIES {
+        return Ok(None);
+    }
 
     let mut values: Vec<Value> = Vec::with_capacity(40 + rows.len() * 4);
     let mut bind = |v: Value| {
@@ -150,28 +162,38 @@ pub async fn write_message(
             .iter()
             .map(|d| bind(d.subscription_id.into()))
             .collect();
+        // A subscription changed since it was read (its URL, secret, state…) is not claimed
+        // here: the dispatcher sends its delivery with the subscription as it is then.
+        let read_at = |sub_id: i64| {
+            subs.iter()
+                .find(|(s, _)| s.id == sub_id)
+                .map(|(s, _)| s.updated_at)
+        };
         let tuples: Vec<String> = rows
             .iter()
             .map(|d| {
                 format!(
-                    "({}::bigint, {}::text, {}::text, {}::boolean)",
+                    "({}::bigint, {}::text, {}::text, {}::boolean, {}::timestamptz)",
                     bind(d.subscription_id.into()),
                     bind(d.webhook_id.clone().into()),
                     bind(d.payload.clone().into()),
                     bind(takes(d.subscription_id).into()),
+                    bind(read_at(d.subscription_id).into()),
                 )
             })
             .collect();
         let d0 = &rows[0];
         sql.push_str(&format!(
-            ", s AS (SELECT w.id, {free} AS free FROM webhook_subscriptions w \
+            ", s AS (SELECT w.id, w.updated_at, {free} AS free FROM webhook_subscriptions w \
                WHERE w.id IN ({}) AND w.state <> 'DISABLED' FOR KEY SHARE OF w), \
              d AS (INSERT INTO deliveries (account_id, event_id, subscription_id, event_type, \
                webhook_id, status, attempt_count, next_attempt_at, claimed_until, payload, \
                created_at, updated_at) \
                SELECT {}, {}, v.sid, {}, v.wid, {}, 0, {now}, \
-                 CASE WHEN v.take AND s.free THEN {}::timestamptz END, v.body, {now}, {now} \
-               FROM c CROSS JOIN (VALUES {}) AS v(sid, wid, body, take) JOIN s ON s.id = v.sid \
+                 CASE WHEN v.take AND s.free AND s.updated_at = v.read_at THEN {}::timestamptz END, \
+                 v.body, {now}, {now} \
+               FROM c CROSS JOIN (VALUES {}) AS v(sid, wid, body, take, read_at) \
+               JOIN s ON s.id = v.sid \
                RETURNING id, subscription_id, claimed_until) \
              SELECT d.id, d.subscription_id, d.claimed_until FROM c LEFT JOIN d ON true",
             sub_ids.join(", "),

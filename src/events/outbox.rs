@@ -250,7 +250,7 @@ pub async fn conversation_context<C: ConnectionTrait>(
     Ok(Some(context_from_row(&row)?))
 }
 
-/// A new message's context on PostgreSQL (see [`crate::events::message_statement`]): what
+/// A new message's context on PostgreSQL (see [`crate::delivery::write_message`]): what
 /// [`conversation_context`] reads, plus the conversation row's version, ids for the message
 /// and its event, and the account's subscriptions that may receive it, still in one read.
 pub async fn message_context<C: ConnectionTrait>(

@@ -75,10 +75,15 @@ pub async fn create(
     // one-statement write needs); then the same checks as `load_owned`.
     principal.require_authenticated()?;
     let nf = || Error::not_found_in("conversation", "conversationId");
+    // Stored with microseconds: the payloads carry the value as stored. Taken before the
+    // subscriptions are read, so one created after the read is also created after the event.
+    let now = Utc::now()
+        .duration_trunc(chrono::Duration::microseconds(1))
+        .unwrap_or_else(|_| Utc::now());
     // On PostgreSQL, this instance writes one message per conversation at a time (see
-    // `conversation_turn`), from its read to its write.
-    let _turn = match engine.is_postgres() {
-        true => Some(crate::delivery::conversation_turn(input.conversation_id).await),
+    // `Engine::conversation_turn`), from its read to its one-statement write.
+    let turn = match engine.is_postgres() {
+        true => Some(engine.conversation_turn(input.conversation_id).await),
         false => None,
     };
     let (conv, mut data, ids) = if engine.is_postgres() {
@@ -173,10 +178,6 @@ pub async fn create(
         _ => None,
     };
     data.sender_user = sender_user.clone();
-    // Stored with microseconds: the payloads carry the value as stored.
-    let now = Utc::now()
-        .duration_trunc(chrono::Duration::microseconds(1))
-        .unwrap_or_else(|_| Utc::now());
     let msg = message::Model {
         id: 0,
         account_id: conv.account_id,
@@ -197,10 +198,11 @@ pub async fn create(
     };
     // An incoming message while the bot handles the conversation goes to the inbox's bot
     // (seed 004), through the outbox like every event: that takes the transaction below.
-    let to_bot =
-        message_type == MessageType::Incoming && conv.status == ConversationStatus::Pending;
+    let to_bot = |conv: &conversation::Model| {
+        message_type == MessageType::Incoming && conv.status == ConversationStatus::Pending
+    };
     let (conv, data) = match ids {
-        Some(ids) if !to_bot => {
+        Some(ids) if !to_bot(&conv) => {
             let msg = message::Model {
                 id: ids.message_id,
                 ..msg.clone()
@@ -214,6 +216,7 @@ pub async fn create(
                 metrics::counter!("message_writes_total", "path" => "one_statement").increment(1);
                 return Ok(msg);
             }
+            drop(turn);
             // The conversation changed since it was read: the transaction, from a new read.
             let (conv, mut data) = outbox::conversation_context(db, conv.id)
                 .await?
@@ -221,13 +224,16 @@ pub async fn create(
             data.sender_user = sender_user;
             (conv, data)
         }
-        _ => (conv, data),
+        _ => {
+            drop(turn);
+            (conv, data)
+        }
     };
     let mut claimed = engine.claiming();
     let txn = crate::db::begin_write(db).await?;
     let mut am: message::ActiveModel = msg.into();
     am.id = sea_orm::ActiveValue::NotSet;
-    let bot_context = to_bot.then(|| data.clone());
+    let bot_context = to_bot(&conv).then(|| data.clone());
     let (msg, conv_after) = insert_in(&txn, &conv, data, am, claimed.as_mut()).await?;
     if let Some(mut data) = bot_context {
         let bot = entity::inbox::Entity::find_by_id(conv.inbox_id)
