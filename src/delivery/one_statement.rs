@@ -78,16 +78,10 @@ pub async fn write_message(
         unread_count: conv.unread_count + i32::from(incoming),
         ..conv.clone()
     };
-    data.conversation = Some(outbox::conversation_snap(&after, Some(msg)));
-    data.last_message = Some(outbox::message_snap(msg));
-    data.message = Some(outbox::message_snap(msg));
+    outbox::put_new_message(&mut data, &after, msg);
     let payload =
         serde_json::to_value(&data).map_err(|e| crate::error::Error::Internal(e.into()))?;
-    let route = Route {
-        channel_id: data.channel.as_ref().map(|c| c.id),
-        inbox_id: data.inbox.as_ref().map(|i| i.id),
-        ..Route::default()
-    };
+    let route = Route::of(&data);
     let ev_row = event::Model {
         id: ids.event_id,
         account_id: conv.account_id,
@@ -116,6 +110,14 @@ pub async fn write_message(
     if rows.len() > MAX_DELIVERIES {
         return Ok(None);
     }
+    // Each delivery with its subscription (one delivery per subscription).
+    let rows: Vec<(delivery::Model, ws::Model)> = rows
+        .into_iter()
+        .filter_map(|d| {
+            let sub = subs.iter().find(|(s, _)| s.id == d.subscription_id)?;
+            Some((d, sub.0.clone()))
+        })
+        .collect();
 
     let mut values: Vec<Value> = Vec::with_capacity(40 + rows.len() * 4);
     let mut bind = |v: Value| {
@@ -144,14 +146,6 @@ pub async fn write_message(
         );
     } else {
         let lease = claim.as_ref().map(|c| c.lease_until);
-        // Whether the subscription may be claimed here, its backlog aside.
-        let takes = |sub_id: i64| {
-            claim.as_ref().is_some_and(|c| {
-                subs.iter()
-                    .find(|(s, _)| s.id == sub_id)
-                    .is_some_and(|(s, _)| c.takes(s, false))
-            })
-        };
         let free = if lease.is_some() {
             "w.state = 'ENABLED' AND NOT EXISTS (SELECT 1 FROM deliveries b \
                WHERE b.subscription_id = w.id AND b.status = 'PENDING' AND b.claimed_until IS NULL)"
@@ -160,29 +154,26 @@ pub async fn write_message(
         };
         let sub_ids: Vec<String> = rows
             .iter()
-            .map(|d| bind(d.subscription_id.into()))
+            .map(|(d, _)| bind(d.subscription_id.into()))
             .collect();
-        // A subscription changed since it was read (its URL, secret, state…) is not claimed
+        // Per delivery: whether its subscription may be claimed here (its backlog aside), and
+        // the subscription as read. One changed since (its URL, secret, state…) is not claimed
         // here: the dispatcher sends its delivery with the subscription as it is then.
-        let read_at = |sub_id: i64| {
-            subs.iter()
-                .find(|(s, _)| s.id == sub_id)
-                .map(|(s, _)| s.updated_at)
-        };
         let tuples: Vec<String> = rows
             .iter()
-            .map(|d| {
+            .map(|(d, sub)| {
+                let takes = claim.as_ref().is_some_and(|c| c.takes(sub, false));
                 format!(
                     "({}::bigint, {}::text, {}::text, {}::boolean, {}::timestamptz)",
                     bind(d.subscription_id.into()),
                     bind(d.webhook_id.clone().into()),
                     bind(d.payload.clone().into()),
-                    bind(takes(d.subscription_id).into()),
-                    bind(read_at(d.subscription_id).into()),
+                    bind(takes.into()),
+                    bind(sub.updated_at.into()),
                 )
             })
             .collect();
-        let d0 = &rows[0];
+        let d0 = &rows[0].0;
         sql.push_str(&format!(
             ", s AS (SELECT w.id, w.updated_at, {free} AS free FROM webhook_subscriptions w \
                WHERE w.id IN ({}) AND w.state <> 'DISABLED' FOR KEY SHARE OF w), \
@@ -225,13 +216,11 @@ pub async fn write_message(
             let sub_id: i64 = r.try_get("", "subscription_id")?;
             let until: Option<DateTime<Utc>> = r.try_get("", "claimed_until")?;
             let Some(c) = claim.as_mut() else { continue };
-            match (until, rows.iter().find(|d| d.subscription_id == sub_id)) {
-                (Some(until), Some(d)) => {
-                    let sub = &subs
-                        .iter()
-                        .find(|(s, _)| s.id == sub_id)
-                        .expect("rendered for it")
-                        .0;
+            match (
+                until,
+                rows.iter().find(|(d, _)| d.subscription_id == sub_id),
+            ) {
+                (Some(until), Some((d, sub))) => {
                     c.took(
                         sub,
                         delivery::Model {

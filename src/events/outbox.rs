@@ -27,11 +27,7 @@ pub async fn record_claiming<C: ConnectionTrait>(
     data: EventData,
     claim: Option<&mut crate::delivery::Claimed>,
 ) -> Result<()> {
-    let route = Route {
-        channel_id: data.channel.as_ref().map(|c| c.id),
-        inbox_id: data.inbox.as_ref().map(|i| i.id),
-        ..Route::default()
-    };
+    let route = Route::of(&data);
     record_routed(db, event_type, data, route, claim).await
 }
 
@@ -43,6 +39,25 @@ pub struct Route {
     pub inbox_id: Option<i64>,
     pub partner_id: Option<i64>,
     pub bot_connection_id: Option<i64>,
+}
+
+impl Route {
+    /// The channel and inbox an event's context names.
+    pub fn of(data: &EventData) -> Self {
+        Route {
+            channel_id: data.channel.as_ref().map(|c| c.id),
+            inbox_id: data.inbox.as_ref().map(|i| i.id),
+            ..Route::default()
+        }
+    }
+}
+
+/// Puts a new message into its event's context: the message, and the conversation as it is
+/// after the message (`conv`) with it as the last one.
+pub fn put_new_message(data: &mut EventData, conv: &conversation::Model, msg: &message::Model) {
+    data.conversation = Some(conversation_snap(conv, Some(msg)));
+    data.last_message = Some(message_snap(msg));
+    data.message = Some(message_snap(msg));
 }
 
 /// [`record_claiming`] with the routing columns given.

@@ -241,9 +241,7 @@ pub async fn create(
             .await?
             .and_then(|i| i.bot_connection_id);
         if let Some(connection) = bot {
-            data.conversation = Some(outbox::conversation_snap(&conv_after, Some(&msg)));
-            data.last_message = Some(outbox::message_snap(&msg));
-            data.message = Some(outbox::message_snap(&msg));
+            outbox::put_new_message(&mut data, &conv_after, &msg);
             let route = outbox::Route {
                 inbox_id: Some(conv.inbox_id),
                 bot_connection_id: Some(connection),
@@ -297,9 +295,7 @@ pub async fn insert_in<C: sea_orm::ConnectionTrait>(
         .into_iter()
         .next()
         .ok_or_else(|| Error::not_found_in("conversation", "conversationId"))?;
-    data.conversation = Some(outbox::conversation_snap(&conv_after, Some(&msg)));
-    data.last_message = Some(outbox::message_snap(&msg));
-    data.message = Some(outbox::message_snap(&msg));
+    outbox::put_new_message(&mut data, &conv_after, &msg);
     outbox::record_claiming(txn, "message_created", data, claim).await?;
     Ok((msg, conv_after))
 }
