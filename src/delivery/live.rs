@@ -51,8 +51,7 @@ pub struct Announced {
 
 /// Announces attempts inside the recording transaction (PostgreSQL only).
 pub async fn announce<C: ConnectionTrait>(txn: &C, items: &[Announced]) -> anyhow::Result<()> {
-    for chunk in items.chunks(PER_NOTIFY) {
-        let payload = serde_json::to_string(chunk)?;
+    for payload in payloads(items)? {
         txn.execute_raw(Statement::from_sql_and_values(
             sea_orm::DatabaseBackend::Postgres,
             "SELECT pg_notify($1, $2)",
@@ -61,6 +60,14 @@ pub async fn announce<C: ConnectionTrait>(txn: &C, items: &[Announced]) -> anyho
         .await?;
     }
     Ok(())
+}
+
+/// The `NOTIFY` payloads on [`CHANNEL`] that announce `items`.
+pub fn payloads(items: &[Announced]) -> anyhow::Result<Vec<String>> {
+    items
+        .chunks(PER_NOTIFY)
+        .map(|chunk| Ok(serde_json::to_string(chunk)?))
+        .collect()
 }
 
 /// Listens for announced attempts and republishes them to this instance's subscribers.

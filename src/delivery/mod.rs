@@ -24,6 +24,7 @@ pub mod http;
 pub mod jobs;
 pub mod live;
 mod one_statement;
+mod pg;
 mod queue;
 pub mod schedule;
 pub mod signer;
@@ -47,7 +48,7 @@ use entity::{
 };
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseConnection,
-    EntityTrait, FromQueryResult, Iterable, QueryFilter, QueryOrder, QuerySelect, Set, Statement,
+    EntityTrait, Iterable, QueryFilter, QueryOrder, QuerySelect, Set, Statement,
     sea_query::{Expr, ExprTrait, LockBehavior, LockType},
 };
 use tokio::sync::{Notify, mpsc};
@@ -660,85 +661,43 @@ async fn claim_due(
     let now = Utc::now();
     let lease_until = engine.lease_until().context("lease out of range")?;
     let overdue = now - chrono::Duration::from_std(engine.settings.overdue_grace)?;
-    let pg = engine.is_postgres();
-    let busy_list = busy
-        .iter()
-        .map(i64::to_string)
-        .collect::<Vec<_>>()
-        .join(",");
-    let sql = if pg {
-        // Per enabled subscription, its oldest pending deliveries by an ordered scan of
-        // `idx_deliveries_pending` (dead entries get marked as the scan passes, and a paused
-        // subscription's backlog is never read), plus retries overdue by the grace
-        // (`idx_deliveries_retrying`), each locked skipping locked rows; the oldest `limit` of
-        // those are claimed. (Locking is not allowed under UNION, hence the CTEs.) The claimed
-        // rows come back with their subscription's columns (`s_*`), saving a round trip on the
-        // way to a first attempt.
-        let not_busy = if busy.is_empty() {
-            String::new()
-        } else {
-            format!(" AND s.id NOT IN ({busy_list})")
-        };
-        format!(
-            "WITH pending AS (\
-               SELECT p.id FROM webhook_subscriptions s CROSS JOIN LATERAL (\
-                 SELECT d.id FROM deliveries d \
-                 WHERE d.subscription_id = s.id AND d.status = 'PENDING' AND d.next_attempt_at <= $3 \
-                   AND (d.claimed_until IS NULL OR d.claimed_until < $5) \
-                 ORDER BY d.id LIMIT $6 FOR UPDATE SKIP LOCKED) p \
-               WHERE s.state = 'ENABLED'{not_busy}), \
-             overdue AS (\
-               SELECT d.id FROM deliveries d JOIN webhook_subscriptions s ON s.id = d.subscription_id \
-               WHERE d.status = 'RETRYING' AND d.next_attempt_at <= $4 AND s.state = 'ENABLED'{not_busy} \
-                 AND (d.claimed_until IS NULL OR d.claimed_until < $5) \
-               ORDER BY d.id LIMIT $6 FOR UPDATE OF d SKIP LOCKED) \
-             UPDATE deliveries AS u SET claimed_until = $1, updated_at = $2 \
-             FROM webhook_subscriptions s WHERE s.id = u.subscription_id AND u.id IN (\
-               SELECT id FROM (SELECT id FROM pending UNION ALL SELECT id FROM overdue) c \
-               ORDER BY id LIMIT $6) \
-             RETURNING u.*, {}",
-            subscription_columns()
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let (mut rows, subs) = if engine.is_postgres() {
+        pg::claim_due(
+            engine.db.get_postgres_connection_pool(),
+            limit,
+            busy,
+            now,
+            overdue,
+            lease_until,
         )
+        .await?
     } else {
         let busy_clause = if busy.is_empty() {
             String::new()
         } else {
-            format!(" AND d.subscription_id NOT IN ({busy_list})")
+            let list: Vec<String> = busy.iter().map(i64::to_string).collect();
+            format!(" AND d.subscription_id NOT IN ({})", list.join(","))
         };
-        format!(
-            "UPDATE deliveries SET claimed_until = ?, updated_at = ? WHERE id IN (\
-               SELECT d.id FROM deliveries d JOIN webhook_subscriptions s ON s.id = d.subscription_id \
-               WHERE d.status IN ('PENDING', 'RETRYING') AND s.state = 'ENABLED' \
-                 AND ((d.status = 'PENDING' AND d.next_attempt_at <= ?) OR (d.status = 'RETRYING' AND d.next_attempt_at <= ?)) \
-                 AND (d.claimed_until IS NULL OR d.claimed_until < ?){busy_clause} \
-               ORDER BY d.id LIMIT ?) RETURNING *"
-        )
-    };
-    let stmt = Statement::from_sql_and_values(
-        engine.db.get_database_backend(),
-        sql,
-        [
-            lease_until.into(),
-            now.into(),
-            now.into(),
-            overdue.into(),
-            now.into(),
-            (limit as i64).into(),
-        ],
-    );
-    let (mut rows, subs) = if pg {
-        let raw = engine.db.query_all_raw(stmt).await?;
-        let mut rows = Vec::with_capacity(raw.len());
-        let mut subs: HashMap<i64, ws::Model> = HashMap::new();
-        for r in &raw {
-            let d = delivery::Model::from_query_result(r, "")?;
-            if let std::collections::hash_map::Entry::Vacant(v) = subs.entry(d.subscription_id) {
-                v.insert(ws::Model::from_query_result(r, "s_")?);
-            }
-            rows.push(d);
-        }
-        (rows, subs.into_values().collect())
-    } else {
+        let stmt = Statement::from_sql_and_values(
+            DatabaseBackend::Sqlite,
+            format!(
+                "UPDATE deliveries SET claimed_until = ?, updated_at = ? WHERE id IN (\
+                   SELECT d.id FROM deliveries d JOIN webhook_subscriptions s ON s.id = d.subscription_id \
+                   WHERE d.status IN ('PENDING', 'RETRYING') AND s.state = 'ENABLED' \
+                     AND ((d.status = 'PENDING' AND d.next_attempt_at <= ?) OR (d.status = 'RETRYING' AND d.next_attempt_at <= ?)) \
+                     AND (d.claimed_until IS NULL OR d.claimed_until < ?){busy_clause} \
+                   ORDER BY d.id LIMIT ?) RETURNING *"
+            ),
+            [
+                lease_until.into(),
+                now.into(),
+                now.into(),
+                overdue.into(),
+                now.into(),
+                limit.into(),
+            ],
+        );
         // (SQLite's RETURNING cannot name the FROM clause's tables.)
         let rows = delivery::Entity::find()
             .from_raw_sql(stmt)
@@ -1179,34 +1138,34 @@ pub async fn record_batch(engine: &Engine, batch: &[AttemptRecord]) -> anyhow::R
             }
             _ => None,
         };
-        attempts.push(delivery_attempt::ActiveModel {
-            delivery_id: Set(r.delivery.id),
-            account_id: Set(r.delivery.account_id),
-            subscription_id: Set(r.delivery.subscription_id),
-            attempt_number: Set(r.attempt_number),
-            url: Set(r.url.clone()),
-            request_headers: Set(serde_json::json!(
+        attempts.push(delivery_attempt::Model {
+            id: 0,
+            delivery_id: r.delivery.id,
+            account_id: r.delivery.account_id,
+            subscription_id: r.delivery.subscription_id,
+            attempt_number: r.attempt_number,
+            url: r.url.clone(),
+            request_headers: serde_json::json!(
                 r.request_headers
                     .iter()
                     .map(|(k, v)| [k, v])
                     .collect::<Vec<_>>()
-            )),
-            request_body: Set(r.delivery.payload.clone()),
-            response_status: Set(r.exchange.status.map(i32::from)),
-            response_headers: Set(r
+            ),
+            request_body: r.delivery.payload.clone(),
+            response_status: r.exchange.status.map(i32::from),
+            response_headers: r
                 .exchange
                 .response_headers
                 .as_ref()
-                .map(|h| serde_json::json!(h.iter().map(|(k, v)| [k, v]).collect::<Vec<_>>()))),
-            response_body: Set(r.exchange.response_body.clone()),
-            response_truncated: Set(r.exchange.truncated),
-            duration_ms: Set(r.exchange.duration.as_millis().min(i32::MAX as u128) as i32),
-            error_kind: Set(error_kind),
-            error_message: Set(r.exchange.error_message.clone()),
-            next_attempt_at: Set(next_at),
-            created_at: Set(r.at),
-            updated_at: Set(r.at),
-            ..Default::default()
+                .map(|h| serde_json::json!(h.iter().map(|(k, v)| [k, v]).collect::<Vec<_>>())),
+            response_body: r.exchange.response_body.clone(),
+            response_truncated: r.exchange.truncated,
+            duration_ms: r.exchange.duration.as_millis().min(i32::MAX as u128) as i32,
+            error_kind,
+            error_message: r.exchange.error_message.clone(),
+            next_attempt_at: next_at,
+            created_at: r.at,
+            updated_at: r.at,
         });
         let status = status_of(&r.outcome);
         let done = matches!(status, DeliveryStatus::Succeeded | DeliveryStatus::Failed);
@@ -1249,17 +1208,39 @@ pub async fn record_batch(engine: &Engine, batch: &[AttemptRecord]) -> anyhow::R
                 .increment(1);
         }
     }
-    // The usual batch on PostgreSQL (attempts that succeeded or will be retried, nobody
-    // watching live, no bot answer to apply) is one statement: one round trip and an implicit
-    // transaction instead of five round trips.
+    let announced = || -> Vec<live::Announced> {
+        batch
+            .iter()
+            .map(|r| live::Announced {
+                d: r.delivery.id,
+                n: r.attempt_number,
+                e: r.delivery.event_type.clone(),
+                s: status_of(&r.outcome),
+            })
+            .collect()
+    };
+    // The usual batch on PostgreSQL (attempts that succeeded or will be retried, no bot answer
+    // to apply) is one statement: one round trip and an implicit transaction instead of five
+    // round trips. (The attempts are announced in it while anyone watches.)
     if engine.is_postgres()
-        && !engine.announcing()
-        && batch.len() <= RECORD_BATCH
         && sub_exhausted.is_empty()
         && sub_gone.is_empty()
         && batch.iter().all(|r| r.bot.is_none())
     {
-        record_in_one_statement(&engine.db, attempts, &updates, &sub_ok, &sub_err).await?;
+        let notify = if engine.announcing() {
+            live::payloads(&announced())?
+        } else {
+            vec![]
+        };
+        pg::record_attempts(
+            engine.db.get_postgres_connection_pool(),
+            attempts,
+            &updates,
+            &sub_ok,
+            &sub_err,
+            notify,
+        )
+        .await?;
         schedule_retries(engine, &retries).await;
         return Ok(());
     }
@@ -1270,28 +1251,20 @@ pub async fn record_batch(engine: &Engine, batch: &[AttemptRecord]) -> anyhow::R
     // On PostgreSQL attempts are announced to every instance while anyone watches (see
     // `live`); on SQLite the inserted rows go to this process's subscribers.
     if engine.is_postgres() && engine.announcing() {
-        let items: Vec<live::Announced> = batch
-            .iter()
-            .map(|r| live::Announced {
-                d: r.delivery.id,
-                n: r.attempt_number,
-                e: r.delivery.event_type.clone(),
-                s: status_of(&r.outcome),
-            })
-            .collect();
-        live::announce(&txn, &items).await?;
+        live::announce(&txn, &announced()).await?;
     }
     let inserted: Vec<LiveAttempt> = if !engine.is_postgres() && engine.live.receiver_count() > 0 {
         let mut out = Vec::with_capacity(attempts.len());
         for (a, r) in attempts.into_iter().zip(batch) {
             out.push(LiveAttempt {
-                attempt: a.insert(&txn).await?,
+                attempt: new_attempt(a).insert(&txn).await?,
                 event_type: r.delivery.event_type.clone(),
                 status: status_of(&r.outcome),
             });
         }
         out
     } else {
+        let attempts: Vec<_> = attempts.into_iter().map(new_attempt).collect();
         for chunk in attempts.chunks(100) {
             delivery_attempt::Entity::insert_many(chunk.to_vec())
                 .exec_without_returning(&txn)
@@ -1385,28 +1358,11 @@ async fn schedule_retries(engine: &Engine, retries: &[jobs::RetryJob]) {
     }
 }
 
-/// PostgreSQL: inserts the attempts, moves their deliveries on and updates their
-/// subscriptions (last error; a success ends a failing streak) in one statement.
-async fn record_in_one_statement(
-    db: &DatabaseConnection,
-    attempts: Vec<delivery_attempt::ActiveModel>,
-    updates: &[DeliveryUpdate],
-    sub_ok: &HashSet<i64>,
-    sub_err: &HashMap<i64, String>,
-) -> Result<(), sea_orm::DbErr> {
-    use sea_orm::QueryTrait;
-    let backend = DatabaseBackend::Postgres;
-    let insert = backend.build(&delivery_attempt::Entity::insert_many(attempts).into_query());
-    let mut values = insert.values.map(|v| v.0).unwrap_or_default();
-    let update = deliveries_update_sql(updates, &mut values, true);
-    let mut sql = format!("WITH a AS ({}), u AS ({update})", insert.sql);
-    if let Some(subs) = subscriptions_update_sql(sub_ok, sub_err, &mut values, true) {
-        sql.push_str(&format!(", w AS ({subs})"));
-    }
-    sql.push_str(" SELECT 1");
-    db.execute_raw(Statement::from_sql_and_values(backend, sql, values))
-        .await?;
-    Ok(())
+/// A logged attempt to insert (its id from the database).
+fn new_attempt(a: delivery_attempt::Model) -> delivery_attempt::ActiveModel {
+    let mut a = delivery_attempt::ActiveModel::from(a);
+    a.id = sea_orm::ActiveValue::NotSet;
+    a
 }
 
 /// The subscriptions' side of recorded attempts in one `UPDATE … FROM (VALUES …)`: the last

@@ -23,10 +23,7 @@ use std::{
 use chrono::{DateTime, Utc};
 use entity::{delivery, enums::SubscriptionState, webhook_subscription as ws};
 use futures::stream::{FuturesUnordered, StreamExt};
-use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseBackend, EntityTrait, QueryFilter, Statement,
-    sea_query::Expr,
-};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, sea_query::Expr};
 use tokio::sync::Notify;
 
 use super::{Engine, active_secrets, attempt, events_committed};
@@ -168,6 +165,10 @@ async fn send_queue(engine: Arc<Engine>, sub_id: i64, more: Arc<Notify>) {
         if done {
             return;
         }
+        if running.is_empty() {
+            // Only handed back (nothing runs to wait for): look again, and the slot goes.
+            continue;
+        }
         tokio::select! {
             Some(rec) = running.next() => {
                 {
@@ -286,31 +287,7 @@ async fn release_claims(engine: &Engine, ds: &[delivery::Model], why: &'static s
     let mut released = 0;
     for chunk in ds.chunks(500) {
         let r = if engine.is_postgres() {
-            let mut values: Vec<sea_orm::Value> = Vec::with_capacity(chunk.len() * 2);
-            let mut tuples = Vec::with_capacity(chunk.len());
-            for d in chunk {
-                tuples.push(super::placeholders(
-                    values.len(),
-                    &["bigint", "timestamptz"],
-                    true,
-                ));
-                values.push(d.id.into());
-                values.push(d.claimed_until.into());
-            }
-            engine
-                .db
-                .execute_raw(Statement::from_sql_and_values(
-                    DatabaseBackend::Postgres,
-                    format!(
-                        "UPDATE deliveries AS d SET claimed_until = NULL \
-                         FROM (VALUES {}) AS v(id, lease) \
-                         WHERE d.id = v.id AND d.claimed_until = v.lease",
-                        tuples.join(", ")
-                    ),
-                    values,
-                ))
-                .await
-                .map(|r| r.rows_affected())
+            super::pg::release_claims(engine.db.get_postgres_connection_pool(), chunk).await
         } else {
             // One instance per SQLite database: its leases are its own.
             delivery::Entity::update_many()

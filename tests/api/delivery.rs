@@ -1125,6 +1125,72 @@ async fn delivery_stats_count_attempts_by_outcome_per_bucket_and_subscription() 
     assert!(r["data"]["account"].is_null(), "{r}");
 }
 
+/// Each delivery's status and whether it is claimed (has a lease), in id order.
+async fn delivery_claims(app: &TestApp) -> Vec<(String, bool)> {
+    use sea_orm::ConnectionTrait;
+    let db = &app.state.db;
+    db.query_all_raw(sea_orm::Statement::from_string(
+        db.get_database_backend(),
+        "SELECT status, CASE WHEN claimed_until IS NULL THEN 0 ELSE 1 END AS claimed \
+         FROM deliveries ORDER BY id",
+    ))
+    .await
+    .unwrap()
+    .iter()
+    .map(|r| {
+        (
+            r.try_get::<String>("", "status").unwrap(),
+            r.try_get::<i32>("", "claimed").unwrap() == 1,
+        )
+    })
+    .collect()
+}
+
+/// A stopping instance finishes the attempt in flight and hands back the deliveries it had
+/// claimed but not sent (their leases cleared), so that another instance takes them at once
+/// rather than when the leases run out.
+#[tokio::test]
+async fn a_stopping_instance_hands_back_the_deliveries_it_claimed_but_did_not_send() {
+    let app = spawn_app!(|c| {
+        fast_delivery(c);
+        c.delivery_concurrency = 1;
+        c.shutdown_grace = Duration::from_secs(10);
+    });
+    let (admin, account, seeded) = setup(&app).await;
+    let rx = Receiver::start().await;
+    rx.default_reply(Reply::Slow(Duration::from_millis(800)));
+    let sub = paused_backlog(&app, &admin, &account, &seeded, &rx, 4).await;
+    app.gql_ok(Some(&admin), SET_STATE, json!({"s": sub, "st": "ENABLED"}))
+        .await;
+    rx.wait_for(1, Duration::from_secs(10)).await;
+    let pending = || ("PENDING".to_string(), true);
+    assert_eq!(
+        delivery_claims(&app).await,
+        vec![pending(); 4],
+        "all four claimed, one in flight"
+    );
+    let stopping = std::time::Instant::now();
+    app.stop().await;
+    assert!(
+        stopping.elapsed() < Duration::from_secs(8),
+        "stopped once the attempt in flight was done, not at the end of the grace period: {:?}",
+        stopping.elapsed()
+    );
+    assert_eq!(rx.count(), 1, "nothing new starts once stopping");
+    assert_eq!(
+        delivery_claims(&app).await,
+        [
+            ("SUCCEEDED", false),
+            ("PENDING", false),
+            ("PENDING", false),
+            ("PENDING", false)
+        ]
+        .map(|(s, c)| (s.to_string(), c))
+        .to_vec(),
+        "the attempt in flight finished and was logged; the other claims were released"
+    );
+}
+
 /// A subscription's backlog goes out several at a time (`SWITCHBOARD_DELIVERY_CONCURRENCY`),
 /// never more than the setting, and started in event order.
 #[tokio::test]

@@ -71,6 +71,8 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub state: AppState,
     pub secret_key: String,
+    stop: tokio_util::sync::CancellationToken,
+    running: std::sync::Mutex<Option<tokio::task::JoinHandle<anyhow::Result<()>>>>,
     _dir: Option<tempfile::TempDir>,
 }
 
@@ -113,7 +115,8 @@ pub async fn try_spawn_app_with(tweak: impl FnOnce(&mut Config)) -> Option<TestA
     let app = Application::build(config).await.expect("app builds");
     let addr = app.local_addr();
     let state = app.state.clone();
-    tokio::spawn(app.run_until(std::future::pending()));
+    let stop = tokio_util::sync::CancellationToken::new();
+    let running = tokio::spawn(app.run_until(stop.clone().cancelled_owned()));
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(30))
         .build()
@@ -123,6 +126,8 @@ pub async fn try_spawn_app_with(tweak: impl FnOnce(&mut Config)) -> Option<TestA
         client,
         state,
         secret_key,
+        stop,
+        running: std::sync::Mutex::new(Some(running)),
         _dir: dir,
     })
 }
@@ -137,13 +142,30 @@ impl TestApp {
             .expect("second instance builds");
         let addr = app.local_addr();
         let state = app.state.clone();
-        tokio::spawn(app.run_until(std::future::pending()));
+        let stop = tokio_util::sync::CancellationToken::new();
+        let running = tokio::spawn(app.run_until(stop.clone().cancelled_owned()));
         TestApp {
             addr,
             client: self.client.clone(),
             state,
             secret_key: self.secret_key.clone(),
+            stop,
+            running: std::sync::Mutex::new(Some(running)),
             _dir: None,
+        }
+    }
+
+    /// Stops this instance as SIGTERM does (graceful: in-flight attempts finish within the
+    /// grace period) and waits until it has stopped.
+    pub async fn stop(&self) {
+        self.stop.cancel();
+        let running = self.running.lock().unwrap().take();
+        if let Some(running) = running {
+            tokio::time::timeout(Duration::from_secs(60), running)
+                .await
+                .expect("the app stops within a minute")
+                .expect("the app's task")
+                .expect("the app stops cleanly");
         }
     }
 }
