@@ -15,6 +15,7 @@ mod m20261121_000005_create_stories_and_presence;
 mod m20261121_000006_create_bot_connections;
 mod m20261121_000007_claim_indexes;
 mod m20261121_000008_unclaimed_index;
+mod m20261121_000009_undispatched_events_index;
 
 pub struct Migrator;
 
@@ -30,6 +31,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261121_000006_create_bot_connections::Migration),
             Box::new(m20261121_000007_claim_indexes::Migration),
             Box::new(m20261121_000008_unclaimed_index::Migration),
+            Box::new(m20261121_000009_undispatched_events_index::Migration),
         ]
     }
 }

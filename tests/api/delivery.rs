@@ -1125,6 +1125,64 @@ async fn delivery_stats_count_attempts_by_outcome_per_bucket_and_subscription() 
     assert!(r["data"]["account"].is_null(), "{r}");
 }
 
+/// An event stored without its deliveries (as an older version wrote events, fanned out
+/// later) is found by the fan-out sweep and delivered, and marked dispatched.
+#[tokio::test]
+async fn an_event_stored_undispatched_is_swept_and_delivered() {
+    use sea_orm::{ActiveModelTrait, EntityTrait, QueryOrder};
+    let app = spawn_app!(fast_delivery);
+    let (admin, account, seeded) = setup(&app).await;
+    let rx = Receiver::start().await;
+    app.subscribe(
+        &admin,
+        &account,
+        &rx.url("/hook"),
+        &["message_created"],
+        "STANDARD",
+    )
+    .await;
+    app.send_message(&admin, &seeded.conversation, "INCOMING", "hello")
+        .await;
+    let first = rx.wait_for(1, Duration::from_secs(10)).await;
+    // A copy of its event, undispatched.
+    let db = &app.state.db;
+    let last = entity::event::Entity::find()
+        .order_by_desc(entity::event::Column::Id)
+        .one(db)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(last.dispatched_at.is_some(), "written dispatched");
+    let now = chrono::Utc::now();
+    let mut copy: entity::event::ActiveModel = entity::event::Model {
+        dispatched_at: None,
+        created_at: now,
+        updated_at: now,
+        ..last
+    }
+    .into();
+    copy.id = sea_orm::ActiveValue::NotSet;
+    let copy = copy.insert(db).await.unwrap();
+    let got = rx.wait_for(2, Duration::from_secs(15)).await;
+    assert_eq!(got.len(), 2, "the swept event is delivered once");
+    assert_ne!(
+        got[1].header("webhook-id"),
+        first[0].header("webhook-id"),
+        "as a delivery of its own"
+    );
+    assert_eq!(
+        got[1].json()["data"]["message"]["content"],
+        "hello",
+        "with the stored payload"
+    );
+    let swept = entity::event::Entity::find_by_id(copy.id)
+        .one(db)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(swept.dispatched_at.is_some(), "marked dispatched");
+}
+
 /// Each delivery's status and whether it is claimed (has a lease), in id order.
 async fn delivery_claims(app: &TestApp) -> Vec<(String, bool)> {
     use sea_orm::ConnectionTrait;
