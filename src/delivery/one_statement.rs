@@ -199,11 +199,8 @@ pub async fn write_message(
     }
     let stmt = Statement::from_sql_and_values(DatabaseBackend::Postgres, sql, values);
 
-    // The statement and the hand-over run in a task of their own: a request cancelled
-    // mid-statement (its client went away) must not leave committed deliveries claimed here
-    // but never queued.
     let engine = engine.clone();
-    let after = tokio::spawn(async move {
+    queue::detached(async move {
         let written = engine.db.query_all_raw(stmt).await?;
         if written.is_empty() {
             return Ok(None); // the conversation changed: nothing was written
@@ -234,11 +231,10 @@ pub async fn write_message(
             }
         }
         queue::committed(&engine, claim);
-        Ok::<_, sea_orm::DbErr>(Some(after))
+        Ok(Some(after))
     })
     .await
-    .map_err(|e| sea_orm::DbErr::Custom(format!("message task failed: {e}")))??;
-    Ok(after)
+    .map_err(Into::into)
 }
 
 /// `INSERT INTO <table> (<columns>) SELECT <values> FROM c`: every column of the model, each

@@ -251,13 +251,23 @@ pub async fn commit_and_hand_over(
     claimed: Option<Claimed>,
 ) -> Result<(), sea_orm::DbErr> {
     let engine = engine.clone();
-    tokio::spawn(async move {
+    detached(async move {
         txn.commit().await?;
         committed(&engine, claimed);
         Ok(())
     })
     .await
-    .map_err(|e| sea_orm::DbErr::Custom(format!("commit task failed: {e}")))?
+}
+
+/// Runs a write and its hand-over in a task of their own and waits for them: a request
+/// cancelled mid-write (its client went away) must not leave committed deliveries claimed here
+/// but never queued, so both run to the end either way.
+pub(super) async fn detached<T: Send + 'static>(
+    work: impl Future<Output = Result<T, sea_orm::DbErr>> + Send + 'static,
+) -> Result<T, sea_orm::DbErr> {
+    tokio::spawn(work)
+        .await
+        .map_err(|e| sea_orm::DbErr::Custom(format!("write task failed: {e}")))?
 }
 
 /// Call after committing a transaction that recorded events, with its [`Claimed`] if it had

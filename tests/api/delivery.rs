@@ -49,6 +49,23 @@ async fn setup(app: &TestApp) -> (String, String, crate::helpers::Seeded) {
     (admin, account, seeded)
 }
 
+/// A STANDARD `message_created` subscription to `rx`'s `/hook`: (id, secret).
+async fn message_hook(
+    app: &TestApp,
+    admin: &str,
+    account: &str,
+    rx: &Receiver,
+) -> (String, String) {
+    app.subscribe(
+        admin,
+        account,
+        &rx.url("/hook"),
+        &["message_created"],
+        "STANDARD",
+    )
+    .await
+}
+
 fn verify(secret: &str, r: &crate::receiver::Received) {
     let wh = standardwebhooks::Webhook::new(secret).unwrap();
     wh.verify(r.body.as_bytes(), &r.headers)
@@ -65,15 +82,7 @@ async fn a_new_message_reaches_its_subscriber_signed_and_logged() {
     let app = spawn_app!(fast_delivery);
     let (admin, account, seeded) = setup(&app).await;
     let rx = Receiver::start().await;
-    let (_, secret) = app
-        .subscribe(
-            &admin,
-            &account,
-            &rx.url("/hook"),
-            &["message_created"],
-            "STANDARD",
-        )
-        .await;
+    let (_, secret) = message_hook(&app, &admin, &account, &rx).await;
 
     app.send_message(&admin, &seeded.conversation, "INCOMING", "Hello, world!")
         .await;
@@ -160,15 +169,7 @@ async fn failed_deliveries_retry_on_the_exponential_schedule_then_fail() {
     let (admin, account, seeded) = setup(&app).await;
     let rx = Receiver::start().await;
     rx.default_reply(Reply::Status(500));
-    let (sub, secret) = app
-        .subscribe(
-            &admin,
-            &account,
-            &rx.url("/hook"),
-            &["message_created"],
-            "STANDARD",
-        )
-        .await;
+    let (sub, secret) = message_hook(&app, &admin, &account, &rx).await;
 
     app.send_message(&admin, &seeded.conversation, "INCOMING", "retry me")
         .await;
@@ -302,14 +303,7 @@ async fn redirects_are_not_followed() {
     let (admin, account, seeded) = setup(&app).await;
     let rx = Receiver::start().await;
     rx.script([Reply::With(302, vec![("location", rx.url("/elsewhere"))])]);
-    app.subscribe(
-        &admin,
-        &account,
-        &rx.url("/hook"),
-        &["message_created"],
-        "STANDARD",
-    )
-    .await;
+    message_hook(&app, &admin, &account, &rx).await;
     app.send_message(&admin, &seeded.conversation, "INCOMING", "x")
         .await;
     let del = newest_delivery_once(&app, &admin, &account, "FAILED", 10).await;
@@ -429,15 +423,7 @@ async fn paused_backlog(
     rx: &Receiver,
     n: usize,
 ) -> String {
-    let (sub, _) = app
-        .subscribe(
-            admin,
-            account,
-            &rx.url("/hook"),
-            &["message_created"],
-            "STANDARD",
-        )
-        .await;
+    let (sub, _) = message_hook(app, admin, account, rx).await;
     app.gql_ok(Some(admin), SET_STATE, json!({"s": sub, "st": "PAUSED"}))
         .await;
     for i in 0..n {
@@ -502,15 +488,7 @@ async fn during_a_secret_rotation_both_secrets_verify() {
     let app = spawn_app!(fast_delivery);
     let (admin, account, seeded) = setup(&app).await;
     let rx = Receiver::start().await;
-    let (sub, old) = app
-        .subscribe(
-            &admin,
-            &account,
-            &rx.url("/hook"),
-            &["message_created"],
-            "STANDARD",
-        )
-        .await;
+    let (sub, old) = message_hook(&app, &admin, &account, &rx).await;
     let d = app
         .gql_ok(Some(&admin), "mutation($s:ID!){ webhookSubscriptionRotateSecret(input:{id:$s}){ secret userErrors{ code } } }", json!({"s": sub}))
         .await;
@@ -739,15 +717,7 @@ async fn deleting_subscriptions_while_messages_arrive_fails_no_message() {
     };
     let churn = async {
         for _ in 0..10 {
-            let (sub, _) = app
-                .subscribe(
-                    &admin,
-                    &account,
-                    &rx.url("/hook"),
-                    &["message_created"],
-                    "STANDARD",
-                )
-                .await;
+            let (sub, _) = message_hook(&app, &admin, &account, &rx).await;
             let d = app
                 .gql_ok(
                     Some(&admin),
@@ -780,14 +750,7 @@ async fn concurrent_messages_each_carry_their_conversation_as_stored() {
         None // one instance per SQLite database
     };
     let rx = Receiver::start().await;
-    app.subscribe(
-        &admin,
-        &account,
-        &rx.url("/hook"),
-        &["message_created"],
-        "STANDARD",
-    )
-    .await;
+    message_hook(&app, &admin, &account, &rx).await;
     const N: usize = 16;
     let texts: Vec<String> = (0..N).map(|i| format!("c{i}")).collect();
     let sends = texts.iter().enumerate().map(|(i, t)| {
@@ -843,14 +806,7 @@ async fn a_message_written_against_a_changed_conversation_writes_nothing() {
     }
     let (admin, account, seeded) = setup(&app).await;
     let rx = Receiver::start().await;
-    app.subscribe(
-        &admin,
-        &account,
-        &rx.url("/hook"),
-        &["message_created"],
-        "STANDARD",
-    )
-    .await;
+    message_hook(&app, &admin, &account, &rx).await;
     let db = &app.state.db;
     let conv = entity::conversation::Entity::find()
         .one(db)
@@ -980,15 +936,7 @@ async fn a_subscription_that_keeps_failing_past_the_limit_is_disabled() {
     let (admin, account, seeded) = setup(&app).await;
     let rx = Receiver::start().await;
     rx.default_reply(Reply::Status(500));
-    let (sub, _) = app
-        .subscribe(
-            &admin,
-            &account,
-            &rx.url("/hook"),
-            &["message_created"],
-            "STANDARD",
-        )
-        .await;
+    let (sub, _) = message_hook(&app, &admin, &account, &rx).await;
     app.send_message(&admin, &seeded.conversation, "INCOMING", "x")
         .await;
     let d = app
@@ -1133,14 +1081,7 @@ async fn an_event_stored_undispatched_is_swept_and_delivered() {
     let app = spawn_app!(fast_delivery);
     let (admin, account, seeded) = setup(&app).await;
     let rx = Receiver::start().await;
-    app.subscribe(
-        &admin,
-        &account,
-        &rx.url("/hook"),
-        &["message_created"],
-        "STANDARD",
-    )
-    .await;
+    message_hook(&app, &admin, &account, &rx).await;
     app.send_message(&admin, &seeded.conversation, "INCOMING", "hello")
         .await;
     let first = rx.wait_for(1, Duration::from_secs(10)).await;
@@ -1331,14 +1272,7 @@ async fn a_retry_under_way_is_logged_when_the_retry_worker_restarts() {
     let rx = Receiver::start().await;
     // The first attempt fails; the retry takes 2 s to be answered.
     rx.script([Reply::Status(500), Reply::Slow(Duration::from_secs(2))]);
-    app.subscribe(
-        &admin,
-        &account,
-        &rx.url("/hook"),
-        &["message_created"],
-        "STANDARD",
-    )
-    .await;
+    message_hook(&app, &admin, &account, &rx).await;
     app.send_message(&admin, &seeded.conversation, "INCOMING", "hold on")
         .await;
     rx.wait_for(2, Duration::from_secs(10)).await;
