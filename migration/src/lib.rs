@@ -16,6 +16,7 @@ mod m20261121_000006_create_bot_connections;
 mod m20261121_000007_claim_indexes;
 mod m20261121_000008_unclaimed_index;
 mod m20261121_000009_undispatched_events_index;
+mod m20261121_000010_lz4_payloads;
 
 pub struct Migrator;
 
@@ -32,6 +33,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261121_000007_claim_indexes::Migration),
             Box::new(m20261121_000008_unclaimed_index::Migration),
             Box::new(m20261121_000009_undispatched_events_index::Migration),
+            Box::new(m20261121_000010_lz4_payloads::Migration),
         ]
     }
 }

@@ -111,6 +111,7 @@ async fn postgres_up_down_up() {
         .unwrap();
     let result = tokio::spawn(async move {
         up_down_up(&db).await;
+        assert_lz4_payloads(&db).await;
         db.close().await.unwrap();
     })
     .await;
@@ -121,6 +122,38 @@ async fn postgres_up_down_up() {
         .unwrap();
     if let Err(err) = result {
         std::panic::resume_unwind(err.into_panic());
+    }
+}
+
+/// Payload columns are compressed with lz4 where the server has it (000010).
+async fn assert_lz4_payloads(db: &DatabaseConnection) {
+    let has_lz4 = db
+        .query_one_raw(Statement::from_string(
+            DbBackend::Postgres,
+            "SELECT 1 AS x FROM pg_settings WHERE name = 'default_toast_compression' AND 'lz4' = ANY(enumvals)",
+        ))
+        .await
+        .unwrap()
+        .is_some();
+    let rows = db
+        .query_all_raw(Statement::from_string(
+            DbBackend::Postgres,
+            "SELECT attrelid::regclass::text || '.' || attname AS col, attcompression::text AS method \
+             FROM pg_attribute WHERE (attrelid::regclass::text, attname) IN \
+             (('events', 'payload'), ('deliveries', 'payload'), \
+              ('delivery_attempts', 'request_body'), ('delivery_attempts', 'response_body'))",
+        ))
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 4);
+    for r in rows {
+        let col: String = r.try_get("", "col").unwrap();
+        let method: String = r.try_get("", "method").unwrap();
+        let want = if has_lz4 { "l" } else { "" };
+        assert_eq!(
+            method, want,
+            "{col} compression (server has lz4: {has_lz4})"
+        );
     }
 }
 
