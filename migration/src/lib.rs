@@ -17,6 +17,7 @@ mod m20261121_000007_claim_indexes;
 mod m20261121_000008_unclaimed_index;
 mod m20261121_000009_undispatched_events_index;
 mod m20261121_000010_lz4_payloads;
+mod m20261121_000011_attempts_by_account_time;
 
 pub struct Migrator;
 
@@ -34,6 +35,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261121_000008_unclaimed_index::Migration),
             Box::new(m20261121_000009_undispatched_events_index::Migration),
             Box::new(m20261121_000010_lz4_payloads::Migration),
+            Box::new(m20261121_000011_attempts_by_account_time::Migration),
         ]
     }
 }
