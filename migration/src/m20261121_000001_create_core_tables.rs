@@ -588,6 +588,19 @@ where
     statement.to_owned()
 }
 
+/// Drops index `old` of `table` and creates `new` in its place.
+pub(crate) async fn replace_index<T: IntoTableRef>(
+    manager: &SchemaManager<'_>,
+    table: T,
+    old: &str,
+    new: IndexCreateStatement,
+) -> Result<(), DbErr> {
+    manager
+        .drop_index(Index::drop().name(old).table(table).to_owned())
+        .await?;
+    manager.create_index(new).await
+}
+
 pub(crate) fn unique_index<T, C>(
     name: &str,
     table: T,

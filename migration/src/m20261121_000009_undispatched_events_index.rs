@@ -8,7 +8,10 @@
 
 use sea_orm_migration::prelude::*;
 
-use crate::m20261121_000002_create_delivery_tables::Events;
+use crate::{
+    m20261121_000001_create_core_tables::{index, replace_index},
+    m20261121_000002_create_delivery_tables::Events,
+};
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
@@ -16,44 +19,31 @@ pub struct Migration;
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager
-            .drop_index(
-                Index::drop()
-                    .name("idx_events_pending")
-                    .table(Events::Table)
-                    .to_owned(),
-            )
-            .await?;
-        manager
-            .create_index(
-                Index::create()
-                    .name("idx_events_undispatched")
-                    .table(Events::Table)
-                    .col(Events::Id)
-                    .and_where(Expr::col(Events::DispatchedAt).is_null())
-                    .to_owned(),
-            )
-            .await
+        replace_index(
+            manager,
+            Events::Table,
+            "idx_events_pending",
+            Index::create()
+                .name("idx_events_undispatched")
+                .table(Events::Table)
+                .col(Events::Id)
+                .and_where(Expr::col(Events::DispatchedAt).is_null())
+                .to_owned(),
+        )
+        .await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager
-            .drop_index(
-                Index::drop()
-                    .name("idx_events_undispatched")
-                    .table(Events::Table)
-                    .to_owned(),
-            )
-            .await?;
-        manager
-            .create_index(
-                Index::create()
-                    .name("idx_events_pending")
-                    .table(Events::Table)
-                    .col(Events::DispatchedAt)
-                    .col(Events::Id)
-                    .to_owned(),
-            )
-            .await
+        replace_index(
+            manager,
+            Events::Table,
+            "idx_events_undispatched",
+            index(
+                "idx_events_pending",
+                Events::Table,
+                [Events::DispatchedAt, Events::Id],
+            ),
+        )
+        .await
     }
 }

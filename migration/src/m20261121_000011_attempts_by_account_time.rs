@@ -9,34 +9,19 @@
 use sea_orm_migration::prelude::*;
 
 use crate::{
-    m20261121_000001_create_core_tables::index,
+    m20261121_000001_create_core_tables::{index, replace_index},
     m20261121_000002_create_delivery_tables::DeliveryAttempts,
 };
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
 
-async fn replace(
-    manager: &SchemaManager<'_>,
-    drop: &str,
-    create: IndexCreateStatement,
-) -> Result<(), DbErr> {
-    manager
-        .drop_index(
-            Index::drop()
-                .name(drop)
-                .table(DeliveryAttempts::Table)
-                .to_owned(),
-        )
-        .await?;
-    manager.create_index(create).await
-}
-
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        replace(
+        replace_index(
             manager,
+            DeliveryAttempts::Table,
             "idx_delivery_attempts_account",
             index(
                 "idx_delivery_attempts_account_time",
@@ -48,8 +33,9 @@ impl MigrationTrait for Migration {
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        replace(
+        replace_index(
             manager,
+            DeliveryAttempts::Table,
             "idx_delivery_attempts_account_time",
             index(
                 "idx_delivery_attempts_account",
