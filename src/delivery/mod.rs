@@ -666,6 +666,7 @@ async fn claim_due(
         pg::claim_due(
             engine.db.get_postgres_connection_pool(),
             limit,
+            engine.claim_per_subscription(),
             busy,
             now,
             overdue,

@@ -167,7 +167,8 @@ pub(super) async fn record_attempts(
 }
 
 /// Claims due deliveries of enabled subscriptions not in `busy` until `lease_until`: per
-/// enabled subscription its oldest pending deliveries due by `now`, by an ordered scan of
+/// enabled subscription its oldest `per_subscription` pending deliveries due by `now` (so that
+/// instances draining one subscription's backlog share it), by an ordered scan of
 /// `idx_deliveries_pending` (dead entries get marked as the scan passes, and a paused
 /// subscription's backlog is never read), plus retries due by `overdue`
 /// (`idx_deliveries_retrying`), each locked skipping locked rows; the oldest `limit` of those
@@ -176,6 +177,7 @@ pub(super) async fn record_attempts(
 pub(super) async fn claim_due(
     pool: &sqlx::PgPool,
     limit: i64,
+    per_subscription: i64,
     busy: &[i64],
     now: DateTime<Utc>,
     overdue: DateTime<Utc>,
@@ -189,7 +191,7 @@ pub(super) async fn claim_due(
                  SELECT d.id FROM deliveries d \
                  WHERE d.subscription_id = s.id AND d.status = 'PENDING' AND d.next_attempt_at <= $3 \
                    AND (d.claimed_until IS NULL OR d.claimed_until < $3) \
-                 ORDER BY d.id LIMIT $5 FOR UPDATE SKIP LOCKED) p \
+                 ORDER BY d.id LIMIT $7 FOR UPDATE SKIP LOCKED) p \
                WHERE s.state = 'ENABLED' AND s.id <> ALL($6::bigint[])), \
              overdue AS (\
                SELECT d.id FROM deliveries d JOIN webhook_subscriptions s ON s.id = d.subscription_id \
@@ -212,6 +214,7 @@ pub(super) async fn claim_due(
         .bind(overdue)
         .bind(limit)
         .bind(busy)
+        .bind(per_subscription)
         .fetch_all(pool)
         .await
         .map_err(db_err)?;

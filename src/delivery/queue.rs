@@ -30,6 +30,8 @@ use super::{Engine, active_secrets, attempt, events_committed};
 
 /// A queue this long (in multiples of `concurrency`) stops new deliveries from being claimed
 /// by the transactions that write them: they wait in the database for the dispatcher instead.
+/// It is also the most of one subscription's backlog that one dispatcher claim takes on
+/// PostgreSQL ([`Engine::claim_per_subscription`]).
 const CROWDED: usize = 4;
 
 /// How much lease a queued delivery must have left, beyond the attempt timeout, to be started.
@@ -214,6 +216,16 @@ impl Claimed {
 }
 
 impl Engine {
+    /// The most due deliveries of one subscription a dispatcher claim takes on PostgreSQL:
+    /// enough to keep its queue here busy until the queue empties and wakes the dispatcher for
+    /// more, few enough that instances draining one subscription's backlog share it (and that
+    /// few claims wait in a queue for their lease to run out).
+    pub(super) fn claim_per_subscription(&self) -> i64 {
+        i64::try_from(CROWDED * self.settings.concurrency)
+            .unwrap_or(i64::MAX)
+            .min(i64::try_from(self.settings.batch).unwrap_or(i64::MAX))
+    }
+
     /// A [`Claimed`] for a transaction about to write events, if this instance delivers and is
     /// not shutting down.
     pub fn claiming(&self) -> Option<Claimed> {

@@ -1296,3 +1296,57 @@ async fn a_retry_under_way_is_logged_when_the_retry_worker_restarts() {
     assert_eq!(del["attempts"]["edges"].as_array().unwrap().len(), 2);
     assert_eq!(rx.count(), 2, "the retry was not sent again");
 }
+
+/// On PostgreSQL a dispatcher claim takes at most a few queues' worth (4 × concurrency) of one
+/// subscription's backlog, so that two instances share a resumed backlog instead of one
+/// claiming all of it: both send at once, each within its own concurrency.
+#[tokio::test]
+async fn instances_share_one_subscriptions_backlog() {
+    if !crate::helpers::wants_postgres() {
+        eprintln!(
+            "instances_share_one_subscriptions_backlog: runs on the PostgreSQL leg (SWITCHBOARD_TEST_DB=postgres)"
+        );
+        return;
+    }
+    let a = spawn_app!(|c| {
+        fast_delivery(c);
+        c.delivery_concurrency = 2;
+    });
+    let (admin, account, seeded) = setup(&a).await;
+    let rx = Receiver::start().await;
+    rx.default_reply(Reply::Slow(Duration::from_millis(500)));
+    let sub = paused_backlog(&a, &admin, &account, &seeded, &rx, 24).await;
+    let b = a.another_instance().await;
+    a.gql_ok(Some(&admin), SET_STATE, json!({"s": sub, "st": "ENABLED"}))
+        .await;
+    rx.wait_for(1, Duration::from_secs(10)).await;
+    let claimed = delivery_claims(&a)
+        .await
+        .iter()
+        .filter(|(_, claimed)| *claimed)
+        .count();
+    assert!(
+        claimed <= 16,
+        "each instance claimed at most 4 × 2 of the 24: {claimed} claimed"
+    );
+    rx.wait_for(24, Duration::from_secs(20)).await;
+    assert_eq!(
+        rx.max_in_flight(),
+        4,
+        "both instances sent at once, two each (one instance alone sends two at a time)"
+    );
+    // The last attempts' records are written in the recorders' batches.
+    let settled = |claims: &[(String, bool)]| claims.iter().all(|(s, c)| s == "SUCCEEDED" && !c);
+    let mut claims = delivery_claims(&a).await;
+    for _ in 0..50 {
+        if settled(&claims) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        claims = delivery_claims(&a).await;
+    }
+    assert_eq!(claims.len(), 24);
+    assert!(settled(&claims), "every delivery settled: {claims:?}");
+    assert_eq!(rx.count(), 24, "none sent twice");
+    b.stop().await;
+}
