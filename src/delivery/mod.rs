@@ -1152,7 +1152,7 @@ pub async fn record_batch(engine: &Engine, batch: &[AttemptRecord]) -> anyhow::R
                     .map(|(k, v)| [k, v])
                     .collect::<Vec<_>>()
             ),
-            request_body: r.delivery.payload.clone(),
+            request_body: crate::events::partner::redact_body(&r.delivery.payload).into_owned(),
             response_status: r.exchange.status.map(i32::from),
             response_headers: r
                 .exchange

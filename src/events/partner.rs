@@ -28,6 +28,25 @@ use serde_json::{Map, Value, json};
 use super::{data::EventData, outbox};
 use crate::error::{Error, Result};
 
+/// The field of a `whatsapp` payload that carries the line's API key (a channel credential).
+pub const API_KEY_FIELD: &str = "whatsapp_apiKey";
+
+/// `body` as the attempt log and the API show it: the line's API key of a `whatsapp` payload
+/// (the channel credential, write-only everywhere else) replaced by `[redacted]`. The partner
+/// is sent the key; operators reading deliveries and attempts are not.
+pub fn redact_body(body: &str) -> std::borrow::Cow<'_, str> {
+    if !body.contains(&format!("\"{API_KEY_FIELD}\"")) {
+        return body.into();
+    }
+    match serde_json::from_str::<Value>(body) {
+        Ok(Value::Object(mut m)) if m.contains_key(API_KEY_FIELD) => {
+            m.insert(API_KEY_FIELD.into(), json!("[redacted]"));
+            Value::Object(m).to_string().into()
+        }
+        _ => body.into(),
+    }
+}
+
 /// Daily business-conversation limit reported for a line that has none configured: Meta's
 /// starting tier for a new WhatsApp Business number.
 pub const DEFAULT_DAILY_LIMIT: i32 = 250;
@@ -90,7 +109,7 @@ impl PartnerEvent<'_> {
                         json!(channel.daily_limit.unwrap_or(DEFAULT_DAILY_LIMIT)),
                     );
                     if let Some(k) = api_key {
-                        m.insert("whatsapp_apiKey".into(), json!(k));
+                        m.insert(API_KEY_FIELD.into(), json!(k));
                     }
                 }
             }
@@ -201,6 +220,23 @@ mod tests {
             online_reference: Some("5234-my-code".into()),
             created_at: Utc::now(),
             updated_at: Utc::now(),
+        }
+    }
+
+    #[test]
+    fn the_api_key_is_redacted_in_what_operators_read() {
+        let body = r#"{"daily_limit":250,"event":"whatsapp","status":"OK","whatsapp":"5511","whatsapp_apiKey":"123-456-789","whatsapp_extra_info":1}"#;
+        assert_eq!(
+            redact_body(body),
+            r#"{"daily_limit":250,"event":"whatsapp","status":"OK","whatsapp":"5511","whatsapp_apiKey":"[redacted]","whatsapp_extra_info":1}"#
+        );
+        // Other payloads, and the field's name quoted inside a text, stay as they are.
+        for other in [
+            r#"{"event":"online","status":"OK"}"#,
+            r#"{"content":"my \"whatsapp_apiKey\" is 1","event":"message_created"}"#,
+            r#"{"message":{"whatsapp_apiKey":"nested, not a partner payload"}}"#,
+        ] {
+            assert_eq!(redact_body(other), other);
         }
     }
 

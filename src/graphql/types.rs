@@ -1190,9 +1190,10 @@ impl Delivery {
     async fn last_error(&self) -> Option<&str> {
         self.0.last_error.as_deref()
     }
-    /// The body sent on every attempt.
-    async fn payload(&self) -> &str {
-        &self.0.payload
+    /// The body sent on every attempt (a `whatsapp` partner payload's `whatsapp_apiKey` shows
+    /// as `[redacted]`).
+    async fn payload(&self) -> std::borrow::Cow<'_, str> {
+        crate::events::partner::redact_body(&self.0.payload)
     }
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at

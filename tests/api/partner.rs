@@ -364,6 +364,37 @@ async fn partner_events_follow_graphql_changes_and_reach_only_their_partner() {
         ]
     );
     assert_eq!(bodies(&rx, "/beta")[0]["whatsapp_reference"], "beta-wa");
+    // The partner is sent the key; the delivery and its logged attempt show it redacted.
+    let d = app
+        .eventually(
+            &admin,
+            "query($a:ID!){ account(id:$a){ deliveries(first:10, event:\"whatsapp\"){ edges{ node{ payload attempts(first:5){ edges{ node{ requestBody } } } } } } } }",
+            json!({"a": account}),
+            Duration::from_secs(10),
+            |d| {
+                let e = d["account"]["deliveries"]["edges"].as_array().unwrap();
+                e.len() == 2
+                    && e.iter().all(|n| {
+                        n["node"]["attempts"]["edges"]
+                            .as_array()
+                            .is_some_and(|a| a.len() == 1)
+                    })
+            },
+        )
+        .await;
+    for e in d["account"]["deliveries"]["edges"].as_array().unwrap() {
+        let payload: Value = serde_json::from_str(e["node"]["payload"].as_str().unwrap()).unwrap();
+        let logged: Value = serde_json::from_str(
+            e["node"]["attempts"]["edges"][0]["node"]["requestBody"]
+                .as_str()
+                .unwrap(),
+        )
+        .unwrap();
+        for shown in [payload, logged] {
+            assert_eq!(shown["whatsapp_apiKey"], "[redacted]", "{shown}");
+            assert_eq!(shown["daily_limit"], 1000);
+        }
+    }
 
     // The line goes inactive (4: no limit, no key), then comes back (3: limit and key again).
     for status in ["INACTIVE", "ACTIVE"] {
