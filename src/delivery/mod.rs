@@ -159,6 +159,8 @@ pub struct Engine {
     delivers: bool,
     /// This instance's send queues, by subscription (see [`queue`]).
     inflight: Mutex<HashMap<i64, queue::Slot>>,
+    /// How fast each subscription's attempts have been ending here (see [`queue::Pace`]).
+    paces: Mutex<HashMap<i64, queue::Pace>>,
     /// Turns to write a message to a conversation ([`Engine::conversation_turn`]).
     turns: Box<[tokio::sync::Mutex<()>]>,
     recorder: mpsc::Sender<AttemptRecord>,
@@ -233,6 +235,7 @@ pub async fn start(
         send_wake: Notify::new(),
         delivers: config.role.runs_workers(),
         inflight: Mutex::new(HashMap::new()),
+        paces: Mutex::new(HashMap::new()),
         turns: (0..one_statement::TURNS)
             .map(|_| tokio::sync::Mutex::new(()))
             .collect(),
@@ -666,7 +669,7 @@ async fn claim_due(
         pg::claim_due(
             engine.db.get_postgres_connection_pool(),
             limit,
-            engine.claim_per_subscription(),
+            &engine.claim_per_subscription(),
             busy,
             now,
             overdue,

@@ -167,8 +167,9 @@ pub(super) async fn record_attempts(
 }
 
 /// Claims due deliveries of enabled subscriptions not in `busy` until `lease_until`: per
-/// enabled subscription its oldest `per_subscription` pending deliveries due by `now` (so that
-/// instances draining one subscription's backlog share it), by an ordered scan of
+/// enabled subscription its oldest `per_subscription.least` pending deliveries due by `now`,
+/// or for a subscription listed in `per_subscription.paced` (id, most) that many (so that instances draining one
+/// subscription's backlog share it: [`super::Engine::claim_per_subscription`]), by an ordered scan of
 /// `idx_deliveries_pending` (dead entries get marked as the scan passes, and a paused
 /// subscription's backlog is never read), plus retries due by `overdue`
 /// (`idx_deliveries_retrying`), each locked skipping locked rows; the oldest `limit` of those
@@ -177,7 +178,7 @@ pub(super) async fn record_attempts(
 pub(super) async fn claim_due(
     pool: &sqlx::PgPool,
     limit: i64,
-    per_subscription: i64,
+    per_subscription: &super::queue::PerSubscription,
     busy: &[i64],
     now: DateTime<Utc>,
     overdue: DateTime<Utc>,
@@ -191,7 +192,9 @@ pub(super) async fn claim_due(
                  SELECT d.id FROM deliveries d \
                  WHERE d.subscription_id = s.id AND d.status = 'PENDING' AND d.next_attempt_at <= $3 \
                    AND (d.claimed_until IS NULL OR d.claimed_until < $3) \
-                 ORDER BY d.id LIMIT $7 FOR UPDATE SKIP LOCKED) p \
+                 ORDER BY d.id LIMIT coalesce(\
+                   (SELECT u.n FROM unnest($8::bigint[], $9::bigint[]) AS u(s, n) WHERE u.s = s.id), $7) \
+                 FOR UPDATE SKIP LOCKED) p \
                WHERE s.state = 'ENABLED' AND s.id <> ALL($6::bigint[])), \
              overdue AS (\
                SELECT d.id FROM deliveries d JOIN webhook_subscriptions s ON s.id = d.subscription_id \
@@ -214,7 +217,21 @@ pub(super) async fn claim_due(
         .bind(overdue)
         .bind(limit)
         .bind(busy)
-        .bind(per_subscription)
+        .bind(per_subscription.least)
+        .bind(
+            per_subscription
+                .paced
+                .iter()
+                .map(|p| p.0)
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            per_subscription
+                .paced
+                .iter()
+                .map(|p| p.1)
+                .collect::<Vec<_>>(),
+        )
         .fetch_all(pool)
         .await
         .map_err(db_err)?;

@@ -17,7 +17,7 @@
 use std::{
     collections::{HashSet, VecDeque, hash_map::Entry},
     sync::Arc,
-    time::Duration,
+    time::{Duration, Instant},
 };
 
 use chrono::{DateTime, Utc};
@@ -30,7 +30,7 @@ use super::{Engine, active_secrets, attempt, events_committed};
 
 /// A queue this long (in multiples of `concurrency`) stops new deliveries from being claimed
 /// by the transactions that write them: they wait in the database for the dispatcher instead.
-/// It is also the most of one subscription's backlog that one dispatcher claim takes on
+/// It is also the least of one subscription's backlog that one dispatcher claim takes on
 /// PostgreSQL ([`Engine::claim_per_subscription`]).
 const CROWDED: usize = 4;
 
@@ -183,6 +183,7 @@ async fn send_queue(engine: Arc<Engine>, sub_id: i64, more: Arc<Notify>) {
                         }
                     }
                 }
+                ended(&engine, sub_id);
                 if engine.recorder.send(rec).await.is_err() {
                     tracing::error!("recorder stopped; attempt not recorded");
                 }
@@ -215,15 +216,76 @@ impl Claimed {
     }
 }
 
+/// How fast one subscription's attempts end on this instance: a count of ended attempts that
+/// decays with a time constant of [`PACE_WINDOW`], so it reads about the attempts that ended
+/// in the last second.
+pub(super) struct Pace {
+    score: f64,
+    at: Instant,
+}
+
+/// How much of each subscription's backlog a dispatcher claim takes on PostgreSQL.
+pub(super) struct PerSubscription {
+    /// For every subscription not in `paced`.
+    pub least: i64,
+    /// (subscription id, most) for the subscriptions that get more.
+    pub paced: Vec<(i64, i64)>,
+}
+
+/// The time over which [`Pace`] counts.
+const PACE_WINDOW: Duration = Duration::from_secs(1);
+
+impl Pace {
+    fn at(&self, now: Instant) -> f64 {
+        let gone = now.saturating_duration_since(self.at).as_secs_f64();
+        self.score * (-gone / PACE_WINDOW.as_secs_f64()).exp()
+    }
+
+    fn ended(&mut self, now: Instant) {
+        self.score = self.at(now) + 1.0;
+        self.at = now;
+    }
+}
+
+/// Counts one ended attempt of `sub_id` in its pace.
+fn ended(engine: &Engine, sub_id: i64) {
+    let now = Instant::now();
+    let mut paces = engine.paces.lock().expect("paces lock");
+    paces
+        .entry(sub_id)
+        .or_insert(Pace {
+            score: 0.0,
+            at: now,
+        })
+        .ended(now);
+}
+
 impl Engine {
-    /// The most due deliveries of one subscription a dispatcher claim takes on PostgreSQL:
-    /// enough to keep its queue here busy until the queue empties and wakes the dispatcher for
-    /// more, few enough that instances draining one subscription's backlog share it (and that
-    /// few claims wait in a queue for their lease to run out).
-    pub(super) fn claim_per_subscription(&self) -> i64 {
-        i64::try_from(CROWDED * self.settings.concurrency)
+    /// How many due deliveries of one subscription a dispatcher claim takes on PostgreSQL:
+    /// about what this instance sent to it in the last second ([`Pace`]), at least
+    /// 4 × `concurrency` and at most the batch: enough to keep its queue here busy until the
+    /// queue empties and wakes the dispatcher for more (a fast receiver's backlog drains in
+    /// few, large claims), few enough that instances draining one subscription's backlog share
+    /// it and that a slow receiver's claims do not wait in the queue for their lease to run
+    /// out.
+    pub(super) fn claim_per_subscription(&self) -> PerSubscription {
+        let batch = i64::try_from(self.settings.batch).unwrap_or(i64::MAX);
+        let floor = i64::try_from(CROWDED * self.settings.concurrency)
             .unwrap_or(i64::MAX)
-            .min(i64::try_from(self.settings.batch).unwrap_or(i64::MAX))
+            .min(batch);
+        let now = Instant::now();
+        let mut paces = self.paces.lock().expect("paces lock");
+        // Paces down to the least are forgotten (the least applies to them anyway).
+        paces.retain(|_, p| p.at(now) > floor as f64);
+        let paced = paces
+            .iter()
+            .map(|(id, p)| (*id, (p.at(now) as i64).min(batch)))
+            .filter(|(_, n)| *n > floor)
+            .collect();
+        PerSubscription {
+            least: floor,
+            paced,
+        }
     }
 
     /// A [`Claimed`] for a transaction about to write events, if this instance delivers and is
@@ -336,4 +398,28 @@ async fn release_claims(engine: &Engine, ds: &[delivery::Model], why: &'static s
         why,
         "unsent claims released"
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_pace_reads_about_the_attempts_ended_in_the_last_second() {
+        let t0 = Instant::now();
+        let mut p = Pace { score: 0.0, at: t0 };
+        // 2,000 attempts/s for two seconds: close to 2,000 (1 − e⁻² of it).
+        for i in 1..=4000u64 {
+            p.ended(t0 + Duration::from_micros(500 * i));
+        }
+        let now = t0 + Duration::from_secs(2);
+        assert!((1700.0..=2000.0).contains(&p.at(now)), "{}", p.at(now));
+        // Nothing more for a second: it falls by e; for five more, to almost nothing.
+        let later = p.at(now + Duration::from_secs(1));
+        assert!(
+            (later - p.at(now) / std::f64::consts::E).abs() < 1.0,
+            "{later}"
+        );
+        assert!(p.at(now + Duration::from_secs(6)) < 5.0);
+    }
 }
