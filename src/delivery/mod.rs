@@ -1624,13 +1624,30 @@ pub async fn run_retry(
         .map_err(|_| anyhow::anyhow!("recorder stopped; attempt not recorded"))
 }
 
-/// Metrics gauges every few seconds; attempt-log retention hourly.
+/// Metrics gauges every few seconds; on PostgreSQL, stale statistics refreshed
+/// ([`pg::analyze_stale_tables`]) every 10 s; attempt-log retention hourly.
 async fn housekeeping_loop(engine: Arc<Engine>, retention: Duration, shutdown: CancellationToken) {
     let mut gauges = tokio::time::interval(Duration::from_secs(5));
+    let mut analyze = tokio::time::interval(Duration::from_secs(10));
     let mut prune = tokio::time::interval(Duration::from_secs(3600));
+    if engine.is_postgres()
+        && let Ok(false) = pg::autovacuum_on(engine.db.get_postgres_connection_pool()).await
+    {
+        tracing::warn!(
+            "PostgreSQL runs without autovacuum: Switchboard refreshes its tables' statistics \
+             itself, but their dead rows are reclaimed only by a VACUUM you run"
+        );
+    }
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => return,
+            _ = analyze.tick(), if engine.is_postgres() => {
+                match pg::analyze_stale_tables(engine.db.get_postgres_connection_pool()).await {
+                    Ok(t) if !t.is_empty() => tracing::debug!(tables = ?t, "statistics refreshed"),
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "refreshing table statistics failed"),
+                }
+            }
             _ = gauges.tick() => {
                 if let Err(e) = update_gauges(&engine).await {
                     tracing::debug!(error = %e, "queue gauges not updated");

@@ -268,3 +268,61 @@ pub(super) async fn release_claims(
     .map_err(db_err)?;
     Ok(done.rows_affected())
 }
+
+/// Advisory lock key that lets one instance at a time refresh statistics.
+const ANALYZE_LOCK: i64 = 0x5357_4241_4e41_4c59; // "SWBANALY"
+
+/// Analyzes this schema's tables whose statistics are stale: changed by more than 1,000 rows
+/// plus a tenth of their size since their last ANALYZE, and not analyzed in the last 30 s
+/// (the thresholds of autovacuum's autoanalyze). Where autovacuum runs it has usually done so
+/// already and nothing happens; where it is off, the claim's plan would otherwise be made
+/// without statistics: a bitmap scan and sort of a subscription's whole backlog instead of an
+/// ordered walk of its first rows (measured mid-drain of a 100,000 backlog, never analyzed:
+/// 500 ms per claim; analyzed: 38 ms). One instance at a time (an advisory lock); returns the
+/// tables analyzed.
+pub(super) async fn analyze_stale_tables(pool: &sqlx::PgPool) -> Result<Vec<String>, DbErr> {
+    let stale: Vec<(String, String)> = sqlx::query_as(
+        "SELECT relname::text, format('ANALYZE %I.%I', schemaname, relname) \
+         FROM pg_stat_user_tables \
+         WHERE schemaname = current_schema() \
+           AND n_mod_since_analyze > 1000 + 0.1 * greatest(n_live_tup, 0) \
+           AND coalesce(greatest(last_analyze, last_autoanalyze), 'epoch') < now() - interval '30 seconds' \
+         ORDER BY n_mod_since_analyze DESC",
+    )
+    .fetch_all(pool)
+    .await
+    .map_err(db_err)?;
+    if stale.is_empty() {
+        return Ok(vec![]);
+    }
+    let mut txn = pool.begin().await.map_err(db_err)?;
+    let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_xact_lock($1)")
+        .bind(ANALYZE_LOCK)
+        .fetch_one(&mut *txn)
+        .await
+        .map_err(db_err)?;
+    if !locked {
+        return Ok(vec![]);
+    }
+    let mut done = Vec::with_capacity(stale.len());
+    for (table, statement) in stale {
+        // Built by format(%I), which quotes the names.
+        sqlx::query(sqlx::AssertSqlSafe(statement))
+            .execute(&mut *txn)
+            .await
+            .map_err(db_err)?;
+        done.push(table);
+    }
+    txn.commit().await.map_err(db_err)?;
+    Ok(done)
+}
+
+/// Whether the server runs autovacuum (off, dead rows are never reclaimed unless someone
+/// vacuums).
+pub(super) async fn autovacuum_on(pool: &sqlx::PgPool) -> Result<bool, DbErr> {
+    let setting: String = sqlx::query_scalar("SELECT current_setting('autovacuum')")
+        .fetch_one(pool)
+        .await
+        .map_err(db_err)?;
+    Ok(setting == "on")
+}

@@ -1350,3 +1350,58 @@ async fn instances_share_one_subscriptions_backlog() {
     assert_eq!(rx.count(), 24, "none sent twice");
     b.stop().await;
 }
+
+/// The claim's plan needs statistics (see `analyze_stale_tables`); this machine's PostgreSQL,
+/// like any with autovacuum off, never makes them, so housekeeping does: a table changed by
+/// far more than its threshold is analyzed within a tick or two.
+#[tokio::test]
+async fn stale_table_statistics_are_refreshed_by_housekeeping() {
+    if !crate::helpers::wants_postgres() {
+        eprintln!(
+            "stale_table_statistics_are_refreshed_by_housekeeping: runs on the PostgreSQL leg (SWITCHBOARD_TEST_DB=postgres)"
+        );
+        return;
+    }
+    use sea_orm::ConnectionTrait;
+    let a = spawn_app!(fast_delivery);
+    let db = &a.state.db;
+    let run = |sql: &str| {
+        db.execute_raw(sea_orm::Statement::from_string(
+            sea_orm::DatabaseBackend::Postgres,
+            sql.to_string(),
+        ))
+    };
+    run("CREATE TABLE stats_probe (x int)").await.unwrap();
+    run("INSERT INTO stats_probe SELECT generate_series(1, 5000)")
+        .await
+        .unwrap();
+    let analyzed = || async {
+        db.query_one_raw(sea_orm::Statement::from_string(
+            sea_orm::DatabaseBackend::Postgres,
+            "SELECT (last_analyze IS NOT NULL) AS done, n_mod_since_analyze AS left \
+             FROM pg_stat_user_tables WHERE relname = 'stats_probe'",
+        ))
+        .await
+        .unwrap()
+        .map(|r| {
+            (
+                r.try_get::<bool>("", "done").unwrap(),
+                r.try_get::<i64>("", "left").unwrap(),
+            )
+        })
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        // (The statistics collector reports the insert within a second or so.)
+        if let Some((true, left)) = analyzed().await {
+            assert_eq!(left, 0, "analyzed after the insert");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "stats_probe not analyzed within 30 s: {:?}",
+            analyzed().await
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
