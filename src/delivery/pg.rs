@@ -210,6 +210,8 @@ pub(super) async fn claim_due(
             super::subscription_columns()
         )
     });
+    let (paced_ids, paced_most): (Vec<i64>, Vec<i64>) =
+        per_subscription.paced.iter().copied().unzip();
     let raw = sqlx::query(sql.as_str())
         .bind(lease_until)
         .bind(now)
@@ -218,20 +220,8 @@ pub(super) async fn claim_due(
         .bind(limit)
         .bind(busy)
         .bind(per_subscription.least)
-        .bind(
-            per_subscription
-                .paced
-                .iter()
-                .map(|p| p.0)
-                .collect::<Vec<_>>(),
-        )
-        .bind(
-            per_subscription
-                .paced
-                .iter()
-                .map(|p| p.1)
-                .collect::<Vec<_>>(),
-        )
+        .bind(paced_ids)
+        .bind(paced_most)
         .fetch_all(pool)
         .await
         .map_err(db_err)?;

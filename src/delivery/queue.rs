@@ -276,12 +276,14 @@ impl Engine {
         let now = Instant::now();
         let mut paces = self.paces.lock().expect("paces lock");
         // Paces down to the least are forgotten (the least applies to them anyway).
-        paces.retain(|_, p| p.at(now) > floor as f64);
-        let paced = paces
-            .iter()
-            .map(|(id, p)| (*id, (p.at(now) as i64).min(batch)))
-            .filter(|(_, n)| *n > floor)
-            .collect();
+        let mut paced = Vec::new();
+        paces.retain(|id, p| {
+            let n = p.at(now) as i64;
+            if n > floor {
+                paced.push((*id, n.min(batch)));
+            }
+            n > floor
+        });
         PerSubscription {
             least: floor,
             paced,

@@ -30,12 +30,14 @@ use crate::error::{Error, Result};
 
 /// The field of a `whatsapp` payload that carries the line's API key (a channel credential).
 pub const API_KEY_FIELD: &str = "whatsapp_apiKey";
+/// [`API_KEY_FIELD`] as a JSON key, what [`redact_body`] looks for before parsing.
+const API_KEY_QUOTED: &str = "\"whatsapp_apiKey\"";
 
 /// `body` as the attempt log and the API show it: the line's API key of a `whatsapp` payload
 /// (the channel credential, write-only everywhere else) replaced by `[redacted]`. The partner
 /// is sent the key; operators reading deliveries and attempts are not.
 pub fn redact_body(body: &str) -> std::borrow::Cow<'_, str> {
-    if !body.contains(&format!("\"{API_KEY_FIELD}\"")) {
+    if !body.contains(API_KEY_QUOTED) {
         return body.into();
     }
     match serde_json::from_str::<Value>(body) {

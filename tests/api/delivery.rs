@@ -1302,10 +1302,7 @@ async fn a_retry_under_way_is_logged_when_the_retry_worker_restarts() {
 /// claiming all of it: both send at once, each within its own concurrency.
 #[tokio::test]
 async fn instances_share_one_subscriptions_backlog() {
-    if !crate::helpers::wants_postgres() {
-        eprintln!(
-            "instances_share_one_subscriptions_backlog: runs on the PostgreSQL leg (SWITCHBOARD_TEST_DB=postgres)"
-        );
+    if !crate::helpers::postgres_only("instances_share_one_subscriptions_backlog") {
         return;
     }
     let a = spawn_app!(|c| {
@@ -1356,10 +1353,7 @@ async fn instances_share_one_subscriptions_backlog() {
 /// far more than its threshold is analyzed within a tick or two.
 #[tokio::test]
 async fn stale_table_statistics_are_refreshed_by_housekeeping() {
-    if !crate::helpers::wants_postgres() {
-        eprintln!(
-            "stale_table_statistics_are_refreshed_by_housekeeping: runs on the PostgreSQL leg (SWITCHBOARD_TEST_DB=postgres)"
-        );
+    if !crate::helpers::postgres_only("stale_table_statistics_are_refreshed_by_housekeeping") {
         return;
     }
     use sea_orm::ConnectionTrait;

@@ -24,7 +24,7 @@ use tokio::{
 
 use crate::{
     binary::{Server, free_port},
-    helpers::{binary_database_url, fresh_pg_database, in_ci, wants_postgres},
+    helpers::{binary_database_url, fresh_pg_database, in_ci, postgres_only, wants_postgres},
     receiver::{Receiver, Reply},
 };
 
@@ -223,14 +223,6 @@ async fn wait_all_succeeded(db_url: &str, n: i64, within: Duration) {
         );
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
-}
-
-fn postgres_only(test: &str) -> bool {
-    if wants_postgres() {
-        return true;
-    }
-    eprintln!("{test}: scale-out runs on PostgreSQL only; this leg is SQLite");
-    false
 }
 
 #[tokio::test]

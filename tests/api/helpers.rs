@@ -17,6 +17,16 @@ pub fn wants_postgres() -> bool {
     std::env::var("SWITCHBOARD_TEST_DB").is_ok_and(|v| v.eq_ignore_ascii_case("postgres"))
 }
 
+/// Whether a PostgreSQL-only test runs on this leg; on the SQLite leg it says so and the test
+/// returns.
+pub fn postgres_only(test: &str) -> bool {
+    if wants_postgres() {
+        return true;
+    }
+    eprintln!("{test}: runs on the PostgreSQL leg (SWITCHBOARD_TEST_DB=postgres)");
+    false
+}
+
 pub fn in_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
 }

@@ -199,10 +199,7 @@ async fn attempts_stream_live_to_authorized_subscribers_only() {
 /// On PostgreSQL, attempts made by one instance reach subscribers of another.
 #[tokio::test]
 async fn attempts_reach_subscribers_on_every_instance() {
-    if !crate::helpers::wants_postgres() {
-        eprintln!(
-            "attempts_reach_subscribers_on_every_instance: runs on the PostgreSQL leg (SWITCHBOARD_TEST_DB=postgres)"
-        );
+    if !crate::helpers::postgres_only("attempts_reach_subscribers_on_every_instance") {
         return;
     }
     let a = spawn_app!(fast_delivery);
