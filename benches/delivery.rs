@@ -637,6 +637,7 @@ async fn main() {
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
     let mut sends = Vec::with_capacity(total);
     let b_start = Instant::now();
+    let b_start_utc = chrono::Utc::now();
     for i in 0..total {
         ticker.tick().await;
         let req = api.message(i, &convs[i % conversations], &format!("b{i:06}"));
@@ -688,9 +689,13 @@ async fn main() {
     hits.settle(&mut rx).await;
     let mut first = Vec::with_capacity(total);
     let mut all = Vec::with_capacity(total);
+    // (latency, offset into phase B, messageCreate response time) of each event's first delivery.
+    let mut slowest = Vec::with_capacity(total);
     for (i, sent) in sent_at.iter().enumerate() {
         if let Some(v) = hits.by_content.get(&format!("b{i:06}")) {
-            first.push(v.iter().map(|(at, _)| *at).min().unwrap() - *sent);
+            let latency = v.iter().map(|(at, _)| *at).min().unwrap() - *sent;
+            slowest.push((latency, *sent - b_start, responses[i]));
+            first.push(latency);
             if v.len() >= subs {
                 all.push(v.iter().map(|(at, _)| *at).max().unwrap() - *sent);
             }
@@ -699,6 +704,21 @@ async fn main() {
     first.sort();
     all.sort();
     responses.sort();
+    // The slowest first deliveries, when in phase B they were sent and how long the API took to
+    // answer them: a stall timeline (API-side if the answer was slow too, send-side if not).
+    slowest.sort_by_key(|s| std::cmp::Reverse(s.0));
+    let slowest: Vec<String> = slowest
+        .iter()
+        .take(8)
+        .map(|(l, at, r)| {
+            format!(
+                "{} at +{:.2} s (answered in {})",
+                ms(*l),
+                at.as_secs_f64(),
+                ms(*r)
+            )
+        })
+        .collect();
     let b_incomplete = hits.incomplete("b", total, subs);
     let (_, peak_ab) = servers.rss_mib();
 
@@ -822,6 +842,11 @@ async fn main() {
         "  all {subs} deliveries {}; messageCreate response {}",
         quantiles(&all),
         quantiles(&responses)
+    );
+    println!(
+        "  slowest first deliveries (phase B began {}): {}",
+        b_start_utc.format("%H:%M:%S%.3f UTC"),
+        slowest.join(", ")
     );
     println!(
         "  phase B: {} events, API answered {answered_rate:.0} events/s{}, {} failed, duplicates {}, incomplete {}{}; server CPU {:.0} %; attempt log all SUCCEEDED {} after the last delivery",

@@ -1,7 +1,8 @@
 //! Portable (SQLite + PostgreSQL) schema migrations of Switchboard.
 //!
 //! The schema is the one of `docs/data-model.md`; it is built only with sea-query's schema
-//! builder (no raw SQL, but for one PostgreSQL-only storage setting in 000007) so the same
+//! builder (no raw SQL, but for PostgreSQL-only storage and statistics settings in 000007, 000010 and
+//! 000012) so the same
 //! migration runs on both backends. The application applies
 //! it with `Migrator::up(&db, None)`.
 
@@ -18,6 +19,7 @@ mod m20261121_000008_unclaimed_index;
 mod m20261121_000009_undispatched_events_index;
 mod m20261121_000010_lz4_payloads;
 mod m20261121_000011_attempts_by_account_time;
+mod m20261121_000012_no_statistics_for_bodies;
 
 pub struct Migrator;
 
@@ -36,6 +38,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261121_000009_undispatched_events_index::Migration),
             Box::new(m20261121_000010_lz4_payloads::Migration),
             Box::new(m20261121_000011_attempts_by_account_time::Migration),
+            Box::new(m20261121_000012_no_statistics_for_bodies::Migration),
         ]
     }
 }

@@ -294,6 +294,13 @@ pub(super) async fn analyze_stale_tables(pool: &sqlx::PgPool) -> Result<Vec<Stri
     if !locked {
         return Ok(vec![]);
     }
+    // A sample of 3,000 rows (300 x the target) instead of 30,000: enough for what the
+    // claim's plan needs (how many rows, how their few statuses and subscriptions spread), and
+    // a tenth of the CPU, taken in a burst while the API waits for the other core.
+    sqlx::query("SET LOCAL default_statistics_target = 10")
+        .execute(&mut *txn)
+        .await
+        .map_err(db_err)?;
     let mut done = Vec::with_capacity(stale.len());
     for (table, statement) in stale {
         // Built by format(%I), which quotes the names.

@@ -332,12 +332,40 @@ pub struct MessageIds {
 
 /// The one-row read of a conversation's context, `p` its id placeholder, `extra` more columns.
 fn context_select(backend: sea_orm::DatabaseBackend, p: &str, extra: &str) -> String {
+    // (table, alias, key, joined from, inner join)
+    const JOINS: [(&str, &str, &str, &str, bool); 7] = [
+        ("accounts", "a", "id", "c.account_id", true),
+        ("inboxes", "i", "id", "c.inbox_id", true),
+        ("channels", "ch", "id", "i.channel_id", true),
+        ("contacts", "ct", "id", "c.contact_id", true),
+        ("contact_inboxes", "ci", "id", "c.contact_inbox_id", false),
+        ("users", "u", "id", "c.assignee_id", false),
+        ("messages", "m", "id", "c.last_message_id", false),
+    ];
+    let joins: Vec<String> = JOINS
+        .iter()
+        .map(|(table, t, key, from, inner)| {
+            if backend == sea_orm::DatabaseBackend::Postgres {
+                // Each row looked up by its key in a subquery the planner keeps apart (OFFSET 0),
+                // in this order: it does not search the join orders of eight tables, which cost
+                // more than the read (measured generic plan: 2.8 ms planned as plain joins,
+                // 1.5 ms so; every connection plans it again whenever an ANALYZE of one of these
+                // tables invalidates it, all at once: 60-140 ms stalls under load).
+                let lookup =
+                    format!("(SELECT * FROM {table} {t} WHERE {t}.{key} = {from} OFFSET 0) {t}");
+                if *inner {
+                    format!("CROSS JOIN LATERAL {lookup}")
+                } else {
+                    format!("LEFT JOIN LATERAL {lookup} ON true")
+                }
+            } else {
+                let kind = if *inner { "JOIN" } else { "LEFT JOIN" };
+                format!("{kind} {table} {t} ON {t}.{key} = {from}")
+            }
+        })
+        .collect();
     format!(
-        "SELECT {}, {}, {}, {}, {}, {}, {}, {}, {}{extra} FROM conversations c \
-         JOIN accounts a ON a.id = c.account_id JOIN inboxes i ON i.id = c.inbox_id \
-         JOIN channels ch ON ch.id = i.channel_id JOIN contacts ct ON ct.id = c.contact_id \
-         LEFT JOIN contact_inboxes ci ON ci.id = c.contact_inbox_id LEFT JOIN users u ON u.id = c.assignee_id \
-         LEFT JOIN messages m ON m.id = c.last_message_id WHERE c.id = {p}",
+        "SELECT {}, {}, {}, {}, {}, {}, {}, {}, {}{extra} FROM conversations c {} WHERE c.id = {p}",
         cols::<conversation::Entity>("c"),
         cols::<account::Entity>("a"),
         cols::<inbox::Entity>("i"),
@@ -347,6 +375,7 @@ fn context_select(backend: sea_orm::DatabaseBackend, p: &str, extra: &str) -> St
         cols::<user::Entity>("u"),
         cols::<message::Entity>("m"),
         tags_and_meta(backend, "ct.id"),
+        joins.join(" "),
     )
 }
 

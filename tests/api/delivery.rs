@@ -1398,4 +1398,108 @@ async fn stale_table_statistics_are_refreshed_by_housekeeping() {
         );
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
+    // With a statistics target of 10 (a 3,000-row sample): 5,000 distinct values give a
+    // histogram of 11 bounds, not the default target's 101.
+    let bounds = db
+        .query_one_raw(sea_orm::Statement::from_string(
+            sea_orm::DatabaseBackend::Postgres,
+            "SELECT cardinality(histogram_bounds::text::int[]) AS n FROM pg_stats \
+             WHERE tablename = 'stats_probe' AND attname = 'x'",
+        ))
+        .await
+        .unwrap()
+        .expect("stats_probe.x has statistics")
+        .try_get::<i32>("", "n")
+        .unwrap();
+    assert_eq!(bounds, 11, "histogram of a target-10 sample");
+}
+
+/// Payloads, logged bodies and headers get no statistics (migration 000012): ANALYZE skips
+/// them (they were most of its cost), and still covers the columns queries filter on.
+#[tokio::test]
+async fn bodies_get_no_planner_statistics() {
+    if !crate::helpers::postgres_only("bodies_get_no_planner_statistics") {
+        return;
+    }
+    use sea_orm::ConnectionTrait;
+    let a = spawn_app!(fast_delivery);
+    let token = a.admin_token().await;
+    let account = a.create_account(&token, "Stats").await;
+    let seeded = a.seed_conversation(&token, &account).await;
+    let rx = Receiver::start().await;
+    a.subscribe(
+        &token,
+        &account,
+        &rx.url("/hook"),
+        &["message_created"],
+        "STANDARD",
+    )
+    .await;
+    for i in 0..3 {
+        a.send_message(
+            &token,
+            &seeded.conversation,
+            "INCOMING",
+            &format!("stats {i}"),
+        )
+        .await;
+    }
+    rx.wait_for(3, Duration::from_secs(10)).await;
+    let db = &a.state.db;
+    let pg = sea_orm::DatabaseBackend::Postgres;
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let n = db
+            .query_one_raw(sea_orm::Statement::from_string(
+                pg,
+                "SELECT count(*) AS n FROM delivery_attempts",
+            ))
+            .await
+            .unwrap()
+            .unwrap()
+            .try_get::<i64>("", "n")
+            .unwrap();
+        if n >= 3 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "attempts not logged");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    for t in ["events", "deliveries", "delivery_attempts", "messages"] {
+        db.execute_unprepared(&format!("ANALYZE {t}"))
+            .await
+            .unwrap();
+    }
+    let with_stats: Vec<(String, String)> = db
+        .query_all_raw(sea_orm::Statement::from_string(
+            pg,
+            "SELECT tablename::text AS t, attname::text AS c FROM pg_stats \
+             WHERE schemaname = current_schema() \
+               AND tablename IN ('events', 'deliveries', 'delivery_attempts', 'messages')",
+        ))
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.try_get("", "t").unwrap(), r.try_get("", "c").unwrap()))
+        .collect();
+    let has = |t: &str, c: &str| with_stats.iter().any(|(a, b)| a == t && b == c);
+    for (t, c) in [
+        ("events", "payload"),
+        ("deliveries", "payload"),
+        ("delivery_attempts", "request_body"),
+        ("delivery_attempts", "response_body"),
+        ("delivery_attempts", "request_headers"),
+        ("messages", "content"),
+    ] {
+        assert!(!has(t, c), "{t}.{c} has statistics: {with_stats:?}");
+    }
+    for (t, c) in [
+        ("events", "account_id"),
+        ("deliveries", "status"),
+        ("deliveries", "subscription_id"),
+        ("delivery_attempts", "delivery_id"),
+        ("messages", "conversation_id"),
+    ] {
+        assert!(has(t, c), "{t}.{c} has no statistics: {with_stats:?}");
+    }
 }
