@@ -40,11 +40,11 @@ use axum::{
     http::{HeaderMap, StatusCode},
     routing::post,
 };
-use entity::{delivery, enums::DeliveryStatus};
+use entity::{delivery, delivery_attempt, enums::DeliveryStatus, message};
 use futures::StreamExt;
 use sea_orm::{
     ColumnTrait, ConnectionTrait, Database, DatabaseConnection, EntityTrait, PaginatorTrait,
-    QueryFilter, Statement,
+    QueryFilter, QueryOrder, Statement,
 };
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
@@ -689,12 +689,12 @@ async fn main() {
     hits.settle(&mut rx).await;
     let mut first = Vec::with_capacity(total);
     let mut all = Vec::with_capacity(total);
-    // (latency, offset into phase B, messageCreate response time) of each event's first delivery.
+    // (event, latency, offset into phase B, messageCreate response time) of each first delivery.
     let mut slowest = Vec::with_capacity(total);
     for (i, sent) in sent_at.iter().enumerate() {
         if let Some(v) = hits.by_content.get(&format!("b{i:06}")) {
             let latency = v.iter().map(|(at, _)| *at).min().unwrap() - *sent;
-            slowest.push((latency, *sent - b_start, responses[i]));
+            slowest.push((i, latency, *sent - b_start, responses[i]));
             first.push(latency);
             if v.len() >= subs {
                 all.push(v.iter().map(|(at, _)| *at).max().unwrap() - *sent);
@@ -704,21 +704,51 @@ async fn main() {
     first.sort();
     all.sort();
     responses.sort();
-    // The slowest first deliveries, when in phase B they were sent and how long the API took to
-    // answer them: a stall timeline (API-side if the answer was slow too, send-side if not).
-    slowest.sort_by_key(|s| std::cmp::Reverse(s.0));
-    let slowest: Vec<String> = slowest
-        .iter()
-        .take(8)
-        .map(|(l, at, r)| {
+    // The slowest first deliveries, when in phase B they were sent and where their time went:
+    // from the send to the message's row (`created_at`, set in the API's transaction), from
+    // there to the first attempt's start (commit, hand-off, queue), and from that to the
+    // receiver's arrival; plus how long the API took to answer.
+    slowest.sort_by_key(|s| std::cmp::Reverse(s.1));
+    let utc = |at: Instant| b_start_utc + chrono::Duration::from_std(at - b_start).unwrap();
+    let mut worst = Vec::new();
+    for (i, latency, at, answered) in slowest.iter().take(8).copied() {
+        let content = format!("b{i:06}");
+        let sent = utc(sent_at[i]);
+        let arrived = sent + chrono::Duration::from_std(latency).unwrap();
+        let row = message::Entity::find()
+            .filter(message::Column::Content.eq(content.as_str()))
+            .one(&db)
+            .await
+            .unwrap();
+        let first = delivery_attempt::Entity::find()
+            .filter(delivery_attempt::Column::RequestBody.contains(format!("\"{content}\"")))
+            .order_by_asc(delivery_attempt::Column::CreatedAt)
+            .one(&db)
+            .await
+            .unwrap();
+        let span = |a: chrono::DateTime<chrono::Utc>, b: chrono::DateTime<chrono::Utc>| {
             format!(
-                "{} at +{:.2} s (answered in {})",
-                ms(*l),
-                at.as_secs_f64(),
-                ms(*r)
+                "{:.1} ms",
+                (b - a).num_microseconds().unwrap_or(0) as f64 / 1e3
             )
-        })
-        .collect();
+        };
+        let parts = match (row, first) {
+            (Some(m), Some(a)) => format!(
+                "API {}, to send {}, wire {}",
+                span(sent, m.created_at),
+                span(m.created_at, a.created_at),
+                span(a.created_at, arrived)
+            ),
+            _ => "rows not found".into(),
+        };
+        worst.push(format!(
+            "{} at +{:.2} s ({parts}; answered in {})",
+            ms(latency),
+            at.as_secs_f64(),
+            ms(answered)
+        ));
+    }
+    let slowest = worst;
     let b_incomplete = hits.incomplete("b", total, subs);
     let (_, peak_ab) = servers.rss_mib();
 
@@ -844,9 +874,9 @@ async fn main() {
         quantiles(&responses)
     );
     println!(
-        "  slowest first deliveries (phase B began {}): {}",
+        "  slowest first deliveries (phase B began {}):\n    {}",
         b_start_utc.format("%H:%M:%S%.3f UTC"),
-        slowest.join(", ")
+        slowest.join("\n    ")
     );
     println!(
         "  phase B: {} events, API answered {answered_rate:.0} events/s{}, {} failed, duplicates {}, incomplete {}{}; server CPU {:.0} %; attempt log all SUCCEEDED {} after the last delivery",
