@@ -271,6 +271,7 @@ async fn database_url(dir: &std::path::Path) -> (String, Option<(String, String)
         conn.execute_unprepared(&format!("CREATE DATABASE {name}"))
             .await
             .unwrap();
+        let _ = conn.close().await;
         // Same server and options (e.g. `?sslmode=disable`), the fresh database.
         let mut url = url::Url::parse(&admin).expect("SWITCHBOARD_TEST_PG_URL is a URL");
         url.set_path(&format!("/{name}"));
@@ -825,12 +826,14 @@ async fn main() {
     let (rss_end, rss_peak) = servers.rss_mib();
     let log_counts = servers.log_counts.clone();
     servers.stop().await;
-    drop(db);
+    // Closed, not dropped: PostgreSQL logs a dropped connection as an error.
+    let _ = db.close().await;
     if let Some((admin, name)) = &pg {
         let conn = Database::connect(admin).await.unwrap();
         conn.execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
             .await
             .unwrap();
+        let _ = conn.close().await;
     }
 
     println!(

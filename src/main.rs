@@ -80,7 +80,14 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
     match command {
         Command::Serve => {
             let app = startup::Application::build(config).await?;
-            app.run_until(startup::shutdown_signal()).await
+            let db = app.state.db.clone();
+            let outcome = app.run_until(startup::shutdown_signal()).await;
+            // Closed, so that PostgreSQL sees each session end rather than a reset connection
+            // (which it logs as an error); bounded, as work past the grace period may still
+            // hold a connection.
+            let _ =
+                tokio::time::timeout(std::time::Duration::from_secs(2), db.close_by_ref()).await;
+            outcome
         }
         Command::Migrate => {
             let conn = db::connect(&config).await?;

@@ -1624,8 +1624,8 @@ pub async fn run_retry(
         .map_err(|_| anyhow::anyhow!("recorder stopped; attempt not recorded"))
 }
 
-/// Metrics gauges every few seconds; on PostgreSQL, stale statistics refreshed
-/// ([`pg::analyze_stale_tables`]) every 10 s; attempt-log retention hourly.
+/// Metrics gauges every few seconds; on PostgreSQL, the stalest table's statistics refreshed
+/// ([`pg::analyze_stale_table`]) every 10 s; attempt-log retention hourly.
 async fn housekeeping_loop(engine: Arc<Engine>, retention: Duration, shutdown: CancellationToken) {
     let mut gauges = tokio::time::interval(Duration::from_secs(5));
     let mut analyze = tokio::time::interval(Duration::from_secs(10));
@@ -1642,9 +1642,9 @@ async fn housekeeping_loop(engine: Arc<Engine>, retention: Duration, shutdown: C
         tokio::select! {
             _ = shutdown.cancelled() => return,
             _ = analyze.tick(), if engine.is_postgres() => {
-                match pg::analyze_stale_tables(engine.db.get_postgres_connection_pool()).await {
-                    Ok(t) if !t.is_empty() => tracing::debug!(tables = ?t, "statistics refreshed"),
-                    Ok(_) => {}
+                match pg::analyze_stale_table(engine.db.get_postgres_connection_pool()).await {
+                    Ok(Some(table)) => tracing::debug!(table, "statistics refreshed"),
+                    Ok(None) => {}
                     Err(e) => tracing::warn!(error = %e, "refreshing table statistics failed"),
                 }
             }

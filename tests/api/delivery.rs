@@ -1348,9 +1348,9 @@ async fn instances_share_one_subscriptions_backlog() {
     b.stop().await;
 }
 
-/// The claim's plan needs statistics (see `analyze_stale_tables`); this machine's PostgreSQL,
-/// like any with autovacuum off, never makes them, so housekeeping does: a table changed by
-/// far more than its threshold is analyzed within a tick or two.
+/// The claim's plan needs statistics (see `analyze_stale_table`); this machine's PostgreSQL,
+/// like any with autovacuum off, never makes them, so housekeeping does: a table never
+/// analyzed and changed by far more than 1,000 rows is analyzed within a tick or two.
 #[tokio::test]
 async fn stale_table_statistics_are_refreshed_by_housekeeping() {
     if !crate::helpers::postgres_only("stale_table_statistics_are_refreshed_by_housekeeping") {
