@@ -20,7 +20,8 @@
 //! - `BENCH_QUICK=1`: a few-second smoke version (200 events, 100/s for 2 s, 2000 backlog).
 //!
 //! All traffic is loopback. Results go to stdout. CPU and memory are the server processes'
-//! own (`/proc/<pid>`), not the load generator's. `SWITCHBOARD_DB_MAX_CONNECTIONS` and other
+//! own (`/proc/<pid>`), not the load generator's. Each instance's pool is
+//! `SWITCHBOARD_DB_MAX_CONNECTIONS`, by default 16 divided among the instances; other
 //! `SWITCHBOARD_*` settings pass through to the servers; `BENCH_BINARY` runs another build of
 //! the server (to compare two builds under the same load generator).
 
@@ -141,6 +142,7 @@ impl Servers {
                 .env("SWITCHBOARD_ALLOW_PRIVATE_DESTINATIONS", "127.0.0.0/8")
                 .env("SWITCHBOARD_RETRY_BASE", retry_base)
                 .env("SWITCHBOARD_LOG_FORMAT", "json")
+                .env("SWITCHBOARD_DB_MAX_CONNECTIONS", pool_size(n).to_string())
                 .env(
                     "RUST_LOG",
                     std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()),
@@ -257,6 +259,17 @@ impl Servers {
 }
 
 /// A fresh database URL, and for PostgreSQL the admin URL and name to drop it with.
+/// Each instance's database pool: `SWITCHBOARD_DB_MAX_CONNECTIONS` if set, else the default
+/// 16 divided among the instances (at least 2), as README's Deployment section advises: more
+/// connections than the database's cores can serve slow everything down (on 2 cores, three
+/// instances with 16 each delivered 1,997-2,043/s, with 4 each 2,301-2,462/s).
+fn pool_size(instances: usize) -> usize {
+    std::env::var("SWITCHBOARD_DB_MAX_CONNECTIONS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or((16 / instances.max(1)).max(2))
+}
+
 async fn database_url(dir: &std::path::Path) -> (String, Option<(String, String)>) {
     if std::env::var("BENCH_DB").is_ok_and(|v| v == "postgres") {
         let admin = std::env::var("SWITCHBOARD_TEST_PG_URL")
@@ -837,8 +850,9 @@ async fn main() {
     }
 
     println!(
-        "delivery bench ({backend}, {instances} instance{}, {subs} subscriptions/event, {events} events{}{}): accepted {:.0} events/s; {:.0} deliveries/s end to end; server CPU {:.0} % of one core; duplicates {a_dups}{}",
+        "delivery bench ({backend}, {instances} instance{} with pools of {}, {subs} subscriptions/event, {events} events{}{}): accepted {:.0} events/s; {:.0} deliveries/s end to end; server CPU {:.0} % of one core; duplicates {a_dups}{}",
         if instances > 1 { "s" } else { "" },
+        pool_size(instances),
         if conversations > 1 {
             format!(" over {conversations} conversations")
         } else {
