@@ -258,7 +258,6 @@ impl Servers {
     }
 }
 
-/// A fresh database URL, and for PostgreSQL the admin URL and name to drop it with.
 /// Each instance's database pool: `SWITCHBOARD_DB_MAX_CONNECTIONS` if set, else the default
 /// 16 divided among the instances (at least 2), as README's Deployment section advises: more
 /// connections than the database's cores can serve slow everything down (on 2 cores, three
@@ -270,6 +269,7 @@ fn pool_size(instances: usize) -> usize {
         .unwrap_or((16 / instances.max(1)).max(2))
 }
 
+/// A fresh database URL, and for PostgreSQL the admin URL and name to drop it with.
 async fn database_url(dir: &std::path::Path) -> (String, Option<(String, String)>) {
     if std::env::var("BENCH_DB").is_ok_and(|v| v == "postgres") {
         let admin = std::env::var("SWITCHBOARD_TEST_PG_URL")

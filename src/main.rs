@@ -93,6 +93,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             let conn = db::connect(&config).await?;
             db::migrate(&conn).await?;
             println!("migrations applied");
+            let _ = conn.close().await;
             Ok(())
         }
         Command::Admin {
@@ -111,7 +112,9 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
                 name,
                 platform_admin: true,
             };
-            match services::users::create(&conn, input).await {
+            let created = services::users::create(&conn, input).await;
+            let _ = conn.close().await;
+            match created {
                 Ok(u) => {
                     println!("created administrator {} (id {})", u.email, u.id);
                     Ok(())
